@@ -6,17 +6,17 @@ these fields; the CLI's flags override the file.
 
 from __future__ import annotations
 
-import tomllib
 from pathlib import Path
 from typing import Any
 
+import tomllib
 from dagster import ConfigurableResource
 from pydantic import Field
 
 EXPERIMENT_FILE = "experiment.toml"
 
 
-class ExperimentConfig(ConfigurableResource):  # type: ignore[misc]
+class ExperimentConfig(ConfigurableResource):
     """Settings of one cohort; a Dagster resource, also usable as a plain object."""
 
     k_max: int = Field(default=6, ge=1, description="Concepts per combination (every k-combination).")
