@@ -91,7 +91,7 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
             config = config.model_copy(update={"response_cache": False})
         cohort = load_cohort(data_root, config)
     except (InputError, ValueError) as exc:
-        console.print(f"[bold red]Input error[/] (nothing was generated):\n{exc}", highlight=False)
+        console.print(f"[bold red]Input error[/] (nothing was generated):\n{exc}", highlight=False, soft_wrap=True)
         return EXIT_BAD_INPUT
     store = GensStore(data_root)
     items = cohort.items(stages)
@@ -99,7 +99,7 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
     try:
         preflight(client, pending_model_ids(cohort, items, store, force=args.force))
     except LLMConfigurationError as exc:
-        console.print(f"[bold red]Cannot start[/] (no generation was attempted):\n{exc}", highlight=False)
+        console.print(f"[bold red]Cannot start[/] (no generation was attempted):\n{exc}", highlight=False, soft_wrap=True)
         return EXIT_BAD_INPUT
     save_task_tables(cohort)
     context = GenerationContext(
