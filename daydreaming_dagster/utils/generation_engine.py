@@ -12,8 +12,10 @@ from __future__ import annotations
 import logging
 import math
 import os
+import threading
 import time
 from collections.abc import Callable, Mapping
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal, NamedTuple, Protocol
@@ -417,23 +419,49 @@ def _generate(
         route, prompt, max_tokens=max_tokens, temperature=spec.temperature, replicate=replicate
     )
     cache = context.cache
-    if cache is not None and not context.refresh_cache:
+    if cache is None:
+        return _call(client, spec, gen_id, model_id, prompt, max_tokens, replicate), False, {"hit": False}
+    if not context.refresh_cache:
         cached = cache.get(key)
         if cached is not None:
             info = {"hit": True, "key": key, "source_gen_id": cached.source_gen_id, "stored_at": cached.created_at}
             return cached.response, True, info
+    # Single flight: identical calls running at the same time wait for the first one's answer.
+    with _IN_FLIGHT_LOCK:
+        pending = _IN_FLIGHT.get(key)
+        owner = pending is None
+        if pending is None:
+            pending = _IN_FLIGHT[key] = Future()
+    if not owner:
+        response, source = pending.result()
+        return response, True, {"hit": True, "key": key, "source_gen_id": source, "shared_in_flight": True}
     try:
-        response = client.generate(
-            model_id, prompt, max_tokens=max_tokens, temperature=spec.temperature, seed=replicate
-        )
+        response = _call(client, spec, gen_id, model_id, prompt, max_tokens, replicate)
+        cache.put(key, response, gen_id=gen_id)
+        pending.set_result((response, gen_id))
+    except BaseException as exc:
+        pending.set_exception(exc)
+        raise
+    finally:
+        with _IN_FLIGHT_LOCK:
+            del _IN_FLIGHT[key]
+    return response, False, {"hit": False, "key": key}
+
+
+_IN_FLIGHT: dict[str, Future[tuple[LLMResponse, str]]] = {}
+_IN_FLIGHT_LOCK = threading.Lock()
+
+
+def _call(
+    client: LLMClient, spec: StageSpec, gen_id: str, model_id: str, prompt: str, max_tokens: int, replicate: int
+) -> LLMResponse:
+    try:
+        return client.generate(model_id, prompt, max_tokens=max_tokens, temperature=spec.temperature, seed=replicate)
     except LLMError as exc:
         raise GenerationError(
             f"{spec.stage} {gen_id}: LLM call to {model_id} failed: {exc}",
             metadata={"gen_id": gen_id, "model_id": model_id, "error_type": type(exc).__name__},
         ) from exc
-    if cache is not None:
-        cache.put(key, response, gen_id=gen_id)
-    return response, False, {"hit": False, "key": key}
 
 
 def count_nonempty_lines(text: str) -> int:
