@@ -17,6 +17,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
+from daydreaming_dagster.llm import LLMResponse
 from daydreaming_dagster.utils.document import STAGES, Stage
 from daydreaming_dagster.utils.generation_engine import (
     GenerationContext,
@@ -83,15 +84,15 @@ class RunSummary:
     def ok(self) -> bool:
         return self.total("failed") == 0 and self.total("blocked") == 0
 
-    def record(self, outcome: GenerationOutcome) -> None:
-        if outcome.cache_hit:
+    def record(self, response: LLMResponse | None, cache_hit: bool) -> None:
+        """Count one generation's call (a failed generation may still have paid for one)."""
+        if cache_hit:
             self.cache_hits += 1
-        elif outcome.response is not None:
+        elif response is not None:
             self.llm_calls += 1
-            usage = outcome.response.usage
-            self.prompt_tokens += usage.prompt_tokens or 0
-            self.completion_tokens += usage.completion_tokens or 0
-            self.cost += cost_of(outcome.response)
+            self.prompt_tokens += response.usage.prompt_tokens or 0
+            self.completion_tokens += response.usage.completion_tokens or 0
+            self.cost += cost_of(response)
 
 
 def work_items(stage: Stage, rows: Iterable[Mapping[str, str]]) -> list[WorkItem]:
@@ -183,11 +184,12 @@ class CohortRunner:
                         try:
                             outcome = future.result()
                         except GenerationError as exc:
+                            summary.record(exc.response, exc.cache_hit)
                             finish(item, "failed", exc.message)
                         except Exception as exc:  # a bug or an I/O error: report it, keep going
                             finish(item, "failed", f"{type(exc).__name__}: {exc}")
                         else:
-                            summary.record(outcome)
+                            summary.record(outcome.response, outcome.cache_hit)
                             finish(item, "done")
             except BaseException:
                 for future in in_flight:

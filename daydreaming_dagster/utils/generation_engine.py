@@ -69,6 +69,9 @@ class GenerationError(Exception):
         super().__init__(message)
         self.message = message
         self.metadata: dict[str, Any] = dict(metadata or {})
+        # Set when the failure came after a paid call, so run summaries still count its tokens.
+        self.response: LLMResponse | None = None
+        self.cache_hit = False
 
 
 @dataclass(frozen=True)
@@ -317,7 +320,9 @@ def run_generation(
         metadata.update(_llm_metadata(context, model_id, max_tokens, spec.temperature, response))
         metadata["cache"] = cache_info
 
-    def fail(message: str, detail: Mapping[str, Any], cause: BaseException | None = None) -> GenerationError:
+    def fail(message: str, detail: Mapping[str, Any]) -> GenerationError:
+        if gen_id not in message:
+            message = f"{spec.stage} {gen_id}: {message}"
         metadata.update(
             status=STATUS_FAILED,
             error={"message": message, **detail},
@@ -326,7 +331,9 @@ def run_generation(
             duration_s=round(time.perf_counter() - t0, 4),
         )
         store.write_metadata(spec.stage, gen_id, metadata)
-        return GenerationError(message, metadata={"gen_id": gen_id, "stage": spec.stage, **detail})
+        error = GenerationError(message, metadata={"gen_id": gen_id, "stage": spec.stage, **detail})
+        error.response, error.cache_hit = response, cache_hit
+        return error
 
     if response is not None and detect_truncation(response):
         usage = response.usage
@@ -356,7 +363,6 @@ def run_generation(
         raise fail(
             f"{spec.stage} {gen_id}: parser '{parser.name}' failed on RAW: {exc}",
             {"parser": parser.name, "error_type": type(exc).__name__, "raw_chars": len(raw)},
-            exc,
         ) from exc
     if not isinstance(parsed, str) or not parsed.strip():
         raise fail(f"{spec.stage} {gen_id}: parser '{parser.name}' returned empty text", {"parser": parser.name})
