@@ -1,0 +1,187 @@
+"""LLMClient: the one place that owns routing, retries and per-provider limits."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+from ._limiter import Limiter, ProviderLimits, shared_limiter
+from ._retry import RetryPolicy, run_with_retries
+from ._types import (
+    LLMConfigurationError,
+    LLMRequest,
+    LLMResponse,
+    ModelProvider,
+    ModelRoute,
+    TransientLLMError,
+)
+
+logger = logging.getLogger("daydreaming_dagster.llm")
+
+MODELS_TABLE = "llm_models.csv"
+
+
+class LLMClient:
+    """Blocking, thread-safe access to every model of a run.
+
+    ``routes`` maps the project's model ids (llm_models.csv ``id``) to ModelRoutes;
+    ``provider_for`` returns the adapter serving a route (called lazily, once per route; it may raise
+    LLMConfigurationError, e.g. for a missing API key). Adapters make one attempt; this class adds:
+
+    - the retry layer (``retry``; ``sleep`` is injectable so tests can use a fake clock);
+    - per-provider limits shared by all threads of the process (``limits``, or ``limits_for(route)``
+      to choose them per route), applied to each attempt, never held during a backoff;
+    - response checks common to every provider: empty content (unless ``finish_reason`` is
+      ``length``) and ``finish_reason == "error"`` are transient failures. ``length`` is returned
+      as is (``response.truncated``); the engine decides what truncation means.
+
+    On retries the request seed changes deterministically (attempt k uses ``(seed or 0) + k - 1``)
+    so a seeded local model does not repeat the same empty answer.
+    """
+
+    def __init__(
+        self,
+        routes: Mapping[str, ModelRoute],
+        provider_for: Callable[[ModelRoute], ModelProvider],
+        *,
+        retry: RetryPolicy = RetryPolicy(),  # noqa: B008 - frozen dataclass, safe default
+        limits: ProviderLimits = ProviderLimits(),  # noqa: B008 - frozen dataclass, safe default
+        sleep: Callable[[float], None] = time.sleep,
+        readiness: Callable[[ModelRoute], None] | None = None,
+        limits_for: Callable[[ModelRoute], ProviderLimits] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._routes: dict[str, ModelRoute] = dict(routes)
+        self._provider_for = provider_for
+        self.retry = retry
+        self.limits = limits
+        self._limits_for = limits_for
+        self._sleep = sleep
+        self._clock = clock
+        self._readiness = readiness
+        self._providers: dict[ModelRoute, ModelProvider] = {}
+        self._providers_lock = threading.Lock()
+
+    @classmethod
+    def with_provider(
+        cls, routes: Mapping[str, ModelRoute], provider: ModelProvider, **kwargs: Any
+    ) -> LLMClient:
+        """A client whose every route is served by ``provider`` (tests, benchmarks)."""
+        return cls(routes, lambda _route: provider, **kwargs)
+
+    def __repr__(self) -> str:
+        return f"LLMClient(models={sorted(self._routes)!r}, retry={self.retry!r}, limits={self.limits!r})"
+
+    @property
+    def model_ids(self) -> list[str]:
+        return sorted(self._routes)
+
+    def route(self, model_id: str) -> ModelRoute:
+        """The route of a model id; LLMConfigurationError if the id is not in llm_models.csv."""
+        route = self._routes.get(model_id)
+        if route is None:
+            ids = sorted(self._routes)
+            known = ", ".join(ids[:20]) + (f", ... ({len(ids)} in all)" if len(ids) > 20 else "") if ids else "none"
+            raise LLMConfigurationError(
+                f"Unknown model id {model_id!r}: it is not in {MODELS_TABLE} (known ids: {known})"
+            )
+        return route
+
+    def provider(self, route: ModelRoute) -> ModelProvider:
+        """The adapter serving ``route`` (built on first use, then reused)."""
+        with self._providers_lock:
+            provider = self._providers.get(route)
+            if provider is None:
+                provider = self._provider_for(route)
+                self._providers[route] = provider
+            return provider
+
+    def limiter(self, route: ModelRoute) -> Limiter:
+        limits = self._limits_for(route) if self._limits_for is not None else self.limits
+        return shared_limiter(self.provider(route).limit_key(), limits)
+
+    def check_ready(self, model_ids: Iterable[str]) -> None:
+        """Check, without calling any model, that every id can be served.
+
+        Validates each id against llm_models.csv and runs the readiness check of each distinct route
+        (remote: API key present; local: llama.cpp extra installed and GGUF found). Raises one
+        LLMConfigurationError listing every problem.
+        """
+        problems: list[str] = []
+        seen: dict[ModelRoute, list[str]] = {}
+        for model_id in dict.fromkeys(model_ids):
+            try:
+                route = self.route(model_id)
+            except LLMConfigurationError as exc:
+                problems.append(str(exc))
+                continue
+            seen.setdefault(route, []).append(model_id)
+        messages: dict[str, list[str]] = {}
+        for route, ids in seen.items():
+            try:
+                if self._readiness is not None:
+                    self._readiness(route)
+                else:
+                    self.provider(route)
+            except LLMConfigurationError as exc:
+                messages.setdefault(str(exc), []).extend(ids)
+        for message, ids in messages.items():
+            problems.append(f"{message} (model ids: {', '.join(ids)})")
+        if problems:
+            if len(problems) == 1:
+                raise LLMConfigurationError(f"LLM configuration problem: {problems[0]}")
+            listing = "\n".join(f"  - {p}" for p in problems)
+            raise LLMConfigurationError(f"LLM configuration problems ({len(problems)}):\n{listing}")
+
+    def generate(
+        self,
+        model_id: str,
+        prompt: str,
+        *,
+        max_tokens: int,
+        temperature: float,
+        seed: int | None = None,
+    ) -> LLMResponse:
+        """One generation (single user message), retried on transient errors. Thread-safe, blocking.
+
+        Returns the response with ``attempts`` and ``latency_s`` (of the successful attempt) set.
+        Raises LLMConfigurationError (unknown id, missing key...) before any call,
+        PermanentLLMError at once, TransientLLMError once the attempts are exhausted.
+        """
+        if not isinstance(max_tokens, int) or isinstance(max_tokens, bool) or max_tokens <= 0:
+            raise LLMConfigurationError(f"max_tokens must be a positive int, got {max_tokens!r}")
+        route = self.route(model_id)
+        provider = self.provider(route)
+        limiter = self.limiter(route)
+        base = LLMRequest(
+            model=route.model, prompt=prompt, max_tokens=max_tokens, temperature=temperature, seed=seed
+        )
+
+        def attempt(number: int) -> LLMResponse:
+            request = base
+            if number > 1:
+                request = dataclasses.replace(base, seed=(seed or 0) + number - 1)
+            with limiter.slot(sleep=self._sleep, clock=self._clock):
+                started = time.perf_counter()
+                response = provider.generate(request)
+                latency = time.perf_counter() - started
+            _check_response(response)
+            return dataclasses.replace(response, latency_s=latency)
+
+        response, attempts = run_with_retries(
+            attempt, policy=self.retry, sleep=self._sleep, describe=f"call to {model_id} ({route.model})"
+        )
+        return dataclasses.replace(response, attempts=attempts)
+
+
+def _check_response(response: LLMResponse) -> None:
+    """Failures every provider shares: an error finish or empty content (unless truncated)."""
+    if response.finish_reason == "error":
+        native = f", native {response.native_finish_reason}" if response.native_finish_reason else ""
+        raise TransientLLMError(f"the model finished with an error (finish_reason=error{native})")
+    if not response.text and response.finish_reason != "length":
+        raise TransientLLMError(f"empty content (finish_reason={response.finish_reason})")
