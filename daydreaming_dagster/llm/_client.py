@@ -145,6 +145,7 @@ class LLMClient:
         max_tokens: int,
         temperature: float,
         seed: int | None = None,
+        grammar: str | None = None,
     ) -> LLMResponse:
         """One generation (single user message), retried on transient errors. Thread-safe, blocking.
 
@@ -158,7 +159,12 @@ class LLMClient:
         provider = self.provider(route)
         limiter = self.limiter(route)
         base = LLMRequest(
-            model=route.model, prompt=prompt, max_tokens=max_tokens, temperature=temperature, seed=seed
+            model=route.model,
+            prompt=prompt,
+            max_tokens=max_tokens,
+            temperature=temperature,
+            seed=seed,
+            grammar=grammar if route.is_local else None,
         )
 
         def attempt(number: int) -> LLMResponse:

@@ -180,6 +180,7 @@ class LlamaCppProvider:
     def generate(self, request: LLMRequest) -> LLMResponse:
         loaded = self.load()
         seed = request.seed if request.seed is not None else DEFAULT_SEED
+        grammar = _compiled_grammar(request.grammar) if request.grammar else None
         with loaded.lock:
             try:
                 result = loaded.llama.create_chat_completion(
@@ -187,6 +188,7 @@ class LlamaCppProvider:
                     max_tokens=request.max_tokens,
                     temperature=request.temperature,
                     seed=seed,
+                    grammar=grammar,
                 )
             except ValueError as exc:  # e.g. the prompt exceeds the context window
                 raise PermanentLLMError(f"local model {self.path.name}: {exc}") from exc
@@ -208,3 +210,21 @@ class LlamaCppProvider:
             served_model=self.path.name,
             provider=self.name,
         )
+
+
+_GRAMMARS: dict[str, Any] = {}
+_GRAMMARS_LOCK = threading.Lock()
+
+
+def _compiled_grammar(text: str) -> Any:
+    """A LlamaGrammar per grammar text, compiled once per process."""
+    with _GRAMMARS_LOCK:
+        grammar = _GRAMMARS.get(text)
+        if grammar is None:
+            llama_cpp = import_llama_cpp()
+            try:
+                grammar = llama_cpp.LlamaGrammar.from_string(text, verbose=False)
+            except Exception as exc:  # llama.cpp reports parse errors as ValueError/RuntimeError
+                raise PermanentLLMError(f"invalid GBNF grammar: {exc}") from exc
+            _GRAMMARS[text] = grammar
+        return grammar

@@ -53,6 +53,9 @@ class LLMRequest:
     max_tokens: int
     temperature: float
     seed: int | None = None  # used by the embedded model for reproducible demo runs
+    # A GBNF grammar constraining the output; only the embedded llama.cpp model applies it
+    # (remote requests stay exactly what upstream sent). See docs/architecture.md.
+    grammar: str | None = None
 
 
 @dataclass(frozen=True)

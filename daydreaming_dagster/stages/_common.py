@@ -53,3 +53,16 @@ def template_loader(raw: RawData, kind: TemplateKind) -> Callable[[str], str]:
         return cache[template_id]
 
     return load
+
+
+def grammar_loader(raw: RawData, kind: TemplateKind) -> Callable[[str], str | None]:
+    """``<template>.gbnf`` beside a template file, when there is one (read once per spec)."""
+    cache: dict[str, str | None] = {}
+
+    def load(template_id: str) -> str | None:
+        if template_id not in cache:
+            path = raw.template_path(kind, template_id).with_suffix(".gbnf")
+            cache[template_id] = path.read_text(encoding="utf-8") if path.is_file() else None
+        return cache[template_id]
+
+    return load

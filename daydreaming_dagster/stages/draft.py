@@ -7,7 +7,7 @@ from typing import Any
 
 from daydreaming_dagster.cohort.combinations import Combination, concept_payload
 from daydreaming_dagster.resources.experiment_config import ExperimentConfig
-from daydreaming_dagster.stages._common import template_loader
+from daydreaming_dagster.stages._common import grammar_loader, template_loader
 from daydreaming_dagster.utils.draft_parsers import IDENTITY_PARSER, get_draft_parser
 from daydreaming_dagster.utils.generation_engine import (
     GenerationContext,
@@ -62,6 +62,7 @@ def build_draft_spec(raw: RawData, config: ExperimentConfig, combos: Mapping[str
         task_id_column="draft_task_id",
         input_resolver=resolve_inputs,
         template_loader=template_loader(raw, "draft"),
+        grammar_loader=grammar_loader(raw, "draft"),
         generator_mode=lambda template_id: "llm",
         model_selector=lambda row: str(row["generation_model"]),
         parser_selector=select_parser,

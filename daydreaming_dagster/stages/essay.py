@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, cast
 
 from daydreaming_dagster.resources.experiment_config import ExperimentConfig
-from daydreaming_dagster.stages._common import load_parent_text, template_loader
+from daydreaming_dagster.stages._common import grammar_loader, load_parent_text, template_loader
 from daydreaming_dagster.utils.draft_parsers import IDENTITY_PARSER, identity_parser
 from daydreaming_dagster.utils.generation_engine import (
     GenerationContext,
@@ -60,6 +60,7 @@ def build_essay_spec(raw: RawData, config: ExperimentConfig) -> StageSpec:
         task_id_column="essay_task_id",
         input_resolver=resolve_inputs,
         template_loader=template_loader(raw, "essay"),
+        grammar_loader=grammar_loader(raw, "essay"),
         generator_mode=mode,
         model_selector=lambda row: str(row["generation_model"]),
         parser_selector=lambda template_id: Parser(IDENTITY_PARSER, identity_parser),

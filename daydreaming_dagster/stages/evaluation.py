@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from daydreaming_dagster.resources.experiment_config import ExperimentConfig
-from daydreaming_dagster.stages._common import load_parent_text, template_loader
+from daydreaming_dagster.stages._common import grammar_loader, load_parent_text, template_loader
 from daydreaming_dagster.utils.eval_response_parser import format_score, parse_llm_response
 from daydreaming_dagster.utils.generation_engine import GenerationContext, Parser, StageSpec, TaskRow
 from daydreaming_dagster.utils.raw_data import RawData
@@ -34,6 +34,7 @@ def build_evaluation_spec(raw: RawData, config: ExperimentConfig) -> StageSpec:
         task_id_column="evaluation_task_id",
         input_resolver=resolve_inputs,
         template_loader=template_loader(raw, "evaluation"),
+        grammar_loader=grammar_loader(raw, "evaluation"),
         generator_mode=lambda template_id: "llm",
         model_selector=lambda row: str(row["evaluation_model"]),
         parser_selector=select_parser,

@@ -121,6 +121,9 @@ class StageSpec:
     metadata_extras: Callable[[GenerationContext, TaskRow, Payload], dict[str, Any]] = (
         lambda ctx, row, payload: {}
     )
+    # Optional GBNF grammar per template (a ``<template>.gbnf`` beside it): constrains the embedded
+    # model's output, so a tiny local model always answers in the parseable shape.
+    grammar_loader: Callable[[str], str | None] = lambda template_id: None
     copy_source: str = "draft_block"  # payload key whose text becomes RAW in copy mode
     returns: Literal["raw", "parsed"] = "parsed"
 
@@ -312,12 +315,15 @@ def run_generation(
         assert prepared.prompt is not None
         store.write(spec.stage, gen_id, PROMPT, prepared.prompt)
         max_tokens = spec.max_tokens_selector(context)
+        grammar = spec.grammar_loader(prepared.template_id)
         response, cache_hit, cache_info = _generate(
-            context, spec, gen_id, model_id, prepared.prompt, max_tokens, replicate
+            context, spec, gen_id, model_id, prepared.prompt, max_tokens, replicate, grammar
         )
         raw = normalize_newlines(response.text)
         store.write(spec.stage, gen_id, RAW, raw)  # RAW is on disk before any validation
         metadata.update(_llm_metadata(context, model_id, max_tokens, spec.temperature, response))
+        if grammar is not None and context.llm is not None and context.llm.route(model_id).is_local:
+            metadata["grammar"] = f"{prepared.template_id}.gbnf"
         metadata["cache"] = cache_info
 
     def fail(message: str, detail: Mapping[str, Any]) -> GenerationError:
@@ -412,6 +418,7 @@ def _generate(
     prompt: str,
     max_tokens: int,
     replicate: int,
+    grammar: str | None = None,
 ) -> tuple[LLMResponse, bool, dict[str, Any]]:
     """Cached response or one call through the client; the new response is cached at once."""
     client = context.llm
@@ -421,12 +428,13 @@ def _generate(
         route = client.route(model_id)
     except LLMError as exc:
         raise GenerationError(str(exc), metadata={"gen_id": gen_id, "model_id": model_id}) from exc
+    grammar = grammar if route.is_local else None  # remote providers never get a grammar
     key = response_cache_key(
-        route, prompt, max_tokens=max_tokens, temperature=spec.temperature, replicate=replicate
+        route, prompt, max_tokens=max_tokens, temperature=spec.temperature, replicate=replicate, grammar=grammar
     )
     cache = context.cache
     if cache is None:
-        return _call(client, spec, gen_id, model_id, prompt, max_tokens, replicate), False, {"hit": False}
+        return _call(client, spec, gen_id, model_id, prompt, max_tokens, replicate, grammar), False, {"hit": False}
     if not context.refresh_cache:
         cached = cache.get(key)
         if cached is not None:
@@ -442,7 +450,7 @@ def _generate(
         response, source = pending.result()
         return response, True, {"hit": True, "key": key, "source_gen_id": source, "shared_in_flight": True}
     try:
-        response = _call(client, spec, gen_id, model_id, prompt, max_tokens, replicate)
+        response = _call(client, spec, gen_id, model_id, prompt, max_tokens, replicate, grammar)
         cache.put(key, response, gen_id=gen_id)
         pending.set_result((response, gen_id))
     except BaseException as exc:
@@ -459,10 +467,19 @@ _IN_FLIGHT_LOCK = threading.Lock()
 
 
 def _call(
-    client: LLMClient, spec: StageSpec, gen_id: str, model_id: str, prompt: str, max_tokens: int, replicate: int
+    client: LLMClient,
+    spec: StageSpec,
+    gen_id: str,
+    model_id: str,
+    prompt: str,
+    max_tokens: int,
+    replicate: int,
+    grammar: str | None,
 ) -> LLMResponse:
     try:
-        return client.generate(model_id, prompt, max_tokens=max_tokens, temperature=spec.temperature, seed=replicate)
+        return client.generate(
+            model_id, prompt, max_tokens=max_tokens, temperature=spec.temperature, seed=replicate, grammar=grammar
+        )
     except LLMError as exc:
         raise GenerationError(
             f"{spec.stage} {gen_id}: LLM call to {model_id} failed: {exc}",

@@ -23,9 +23,15 @@ CACHE_VERSION = 1
 
 
 def response_cache_key(
-    route: ModelRoute, prompt: str, *, max_tokens: int, temperature: float, replicate: int
+    route: ModelRoute,
+    prompt: str,
+    *,
+    max_tokens: int,
+    temperature: float,
+    replicate: int,
+    grammar: str | None = None,
 ) -> str:
-    payload = {
+    payload: dict[str, object] = {
         "v": CACHE_VERSION,
         "provider": "local" if route.is_local else "openai_compatible",
         "model": route.model,
@@ -34,6 +40,8 @@ def response_cache_key(
         "temperature": float(temperature),
         "replicate": int(replicate),
     }
+    if grammar is not None:  # only when it applies (the embedded model), so other keys never change
+        payload["grammar"] = grammar
     blob = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()
 

@@ -59,3 +59,15 @@ def test_smollm2_short_generation(record_property: Callable[[str, object], None]
         f"[smollm2] load {load_s:.2f}s, {usage.completion_tokens} tokens in {response.latency_s:.2f}s "
         f"({rate:.0f} tok/s incl. prompt of {usage.prompt_tokens} tokens), finish={response.finish_reason}"
     )
+
+
+@pytest.mark.skipif(_skip_reason() is not None, reason=_skip_reason() or "")
+def test_smollm2_follows_a_grammar() -> None:
+    routes = {"smollm2": ModelRoute("smollm2", "local", "smollm2-135m-instruct")}
+    client = build_llm_client(routes, LLMSettings())
+    response = client.generate(
+        "smollm2", "Rate the sky from 0 to 9.", max_tokens=8, temperature=0.7, seed=3,
+        grammar='root ::= "SCORE: " [0-9]',
+    )
+    assert response.finish_reason == "stop"
+    assert len(response.text) == 8 and response.text.startswith("SCORE: ") and response.text[-1].isdigit()
