@@ -97,3 +97,35 @@ def test_partitions_are_synced_incrementally(compat_data_root: Path, keep: bool)
         result = materialize(sel, resources=resources, instance=instance)
         mat = result.asset_materializations_for_node("draft_generation_tasks")[0]
         assert mat.metadata["partitions_added"].value == 0 and mat.metadata["partitions_removed"].value == 0
+
+
+def test_definitions_load_as_dagster_dev_does() -> None:
+    from daydreaming_dagster import definitions
+
+    definitions.defs.validate_loadable(definitions.defs)
+
+
+def test_one_run_over_many_partitions_generates_them_concurrently(compat_data_root: Path) -> None:
+    """What a single-run backfill does: one run, a partition range, the runner fans out."""
+    from daydreaming_dagster.definitions import build_definitions
+
+    llm = MockLLMResource()
+    defs = build_definitions(str(compat_data_root), llm=llm)
+    with DagsterInstance.ephemeral() as instance:
+        tasks = defs.resolve_implicit_global_asset_job_def().execute_in_process(
+            instance=instance,
+            asset_selection=[AssetKey("selected_combo_mappings"), AssetKey("draft_generation_tasks")],
+        )
+        assert tasks.success
+        keys = instance.get_dynamic_partitions("draft_gens")
+        result = defs.resolve_implicit_global_asset_job_def().execute_in_process(
+            instance=instance,
+            asset_selection=[AssetKey("draft_prompt"), AssetKey("draft_response")],
+            tags={"dagster/asset_partition_range_start": keys[0], "dagster/asset_partition_range_end": keys[-1]},
+        )
+        assert result.success
+    assert len(llm.provider.calls) == 15
+    for key in keys:
+        gen_dir = compat_data_root / "gens" / "draft" / key
+        assert json.loads((gen_dir / "metadata.json").read_text())["status"] == "complete"
+        assert (gen_dir / "prompt.txt").is_file()
