@@ -5,50 +5,9 @@ stage's hooks are in daydreaming_dagster/stages/essay.py.
 An essay reads its parent draft from disk: materialize the draft first (docs/architecture.md).
 """
 
-
-from typing import Any
-
-import pandas as pd
-from dagster import AssetExecutionContext, BackfillPolicy, asset
-
-from daydreaming_dagster.assets._generation import prompt_asset, response_asset
+from daydreaming_dagster.assets._stage_assets import stage_assets
 from daydreaming_dagster.assets.partitions import essay_gens_partitions
-from daydreaming_dagster.resources.data_root import DataRootResource
-from daydreaming_dagster.resources.experiment_config import ExperimentConfig
-from daydreaming_dagster.resources.llm import LLMResource
 
-GROUP = "generation_essays"
-
-
-@asset(
-    group_name=GROUP,
-    partitions_def=essay_gens_partitions,
-    io_manager_key="essay_prompt_io_manager",
-    backfill_policy=BackfillPolicy.single_run(),
+essay_prompt, essay_response = stage_assets(
+    "essay", group="generation_essays", tasks_asset="essay_generation_tasks", partitions=essay_gens_partitions
 )
-def essay_prompt(
-    context: AssetExecutionContext,
-    essay_generation_tasks: pd.DataFrame,
-    data_root: DataRootResource,
-    experiment_config: ExperimentConfig,
-) -> Any:  # str, None (copy mode), or {gen_id: prompt} for a multi-partition run
-    """The rendered prompt, persisted as gens/essay/<gen_id>/prompt.txt."""
-    return prompt_asset(context, "essay", essay_generation_tasks, data_root, experiment_config)
-
-
-@asset(
-    group_name=GROUP,
-    partitions_def=essay_gens_partitions,
-    io_manager_key="essay_response_io_manager",
-    deps=[essay_prompt],
-    backfill_policy=BackfillPolicy.single_run(),
-)
-def essay_response(
-    context: AssetExecutionContext,
-    essay_generation_tasks: pd.DataFrame,
-    data_root: DataRootResource,
-    experiment_config: ExperimentConfig,
-    llm: LLMResource,
-) -> Any:  # str, or {gen_id: text} for a multi-partition run
-    """Generate (or copy), validate, parse and write gens/essay/<gen_id>/*."""
-    return response_asset(context, "essay", essay_generation_tasks, data_root, experiment_config, llm)

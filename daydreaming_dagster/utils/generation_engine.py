@@ -16,7 +16,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Literal, NamedTuple, Protocol
 
@@ -316,9 +316,8 @@ def run_generation(
         store.write(spec.stage, gen_id, PROMPT, prepared.prompt)
         max_tokens = spec.max_tokens_selector(context)
         grammar = spec.grammar_loader(prepared.template_id)
-        response, cache_hit, cache_info = _generate(
-            context, spec, gen_id, model_id, prepared.prompt, max_tokens, replicate, grammar
-        )
+        call = _LLMCall(model_id, prepared.prompt, max_tokens, spec.temperature, replicate, grammar)
+        response, cache_hit, cache_info = _generate(context, spec.stage, gen_id, call)
         raw = normalize_newlines(response.text)
         store.write(spec.stage, gen_id, RAW, raw)  # RAW is on disk before any validation
         metadata.update(_llm_metadata(context, model_id, max_tokens, spec.temperature, response))
@@ -410,31 +409,40 @@ def _llm_metadata(
     }
 
 
+@dataclass(frozen=True)
+class _LLMCall:
+    model_id: str
+    prompt: str
+    max_tokens: int
+    temperature: float
+    replicate: int
+    grammar: str | None
+
+
 def _generate(
-    context: GenerationContext,
-    spec: StageSpec,
-    gen_id: str,
-    model_id: str,
-    prompt: str,
-    max_tokens: int,
-    replicate: int,
-    grammar: str | None = None,
+    context: GenerationContext, stage: Stage, gen_id: str, call: _LLMCall
 ) -> tuple[LLMResponse, bool, dict[str, Any]]:
     """Cached response or one call through the client; the new response is cached at once."""
     client = context.llm
     if client is None:
-        raise GenerationError(f"{spec.stage} {gen_id}: no LLM client configured", metadata={"gen_id": gen_id})
+        raise GenerationError(f"{stage} {gen_id}: no LLM client configured", metadata={"gen_id": gen_id})
     try:
-        route = client.route(model_id)
+        route = client.route(call.model_id)
     except LLMError as exc:
-        raise GenerationError(str(exc), metadata={"gen_id": gen_id, "model_id": model_id}) from exc
-    grammar = grammar if route.is_local else None  # remote providers never get a grammar
+        raise GenerationError(str(exc), metadata={"gen_id": gen_id, "model_id": call.model_id}) from exc
+    if not route.is_local and call.grammar is not None:
+        call = replace(call, grammar=None)  # remote providers never get a grammar
     key = response_cache_key(
-        route, prompt, max_tokens=max_tokens, temperature=spec.temperature, replicate=replicate, grammar=grammar
+        route,
+        call.prompt,
+        max_tokens=call.max_tokens,
+        temperature=call.temperature,
+        replicate=call.replicate,
+        grammar=call.grammar,
     )
     cache = context.cache
     if cache is None:
-        return _call(client, spec, gen_id, model_id, prompt, max_tokens, replicate, grammar), False, {"hit": False}
+        return _call(client, stage, gen_id, call), False, {"hit": False}
     if not context.refresh_cache:
         cached = cache.get(key)
         if cached is not None:
@@ -450,7 +458,7 @@ def _generate(
         response, source = pending.result()
         return response, True, {"hit": True, "key": key, "source_gen_id": source, "shared_in_flight": True}
     try:
-        response = _call(client, spec, gen_id, model_id, prompt, max_tokens, replicate, grammar)
+        response = _call(client, stage, gen_id, call)
         cache.put(key, response, gen_id=gen_id)
         pending.set_result((response, gen_id))
     except BaseException as exc:
@@ -466,24 +474,20 @@ _IN_FLIGHT: dict[str, Future[tuple[LLMResponse, str]]] = {}
 _IN_FLIGHT_LOCK = threading.Lock()
 
 
-def _call(
-    client: LLMClient,
-    spec: StageSpec,
-    gen_id: str,
-    model_id: str,
-    prompt: str,
-    max_tokens: int,
-    replicate: int,
-    grammar: str | None,
-) -> LLMResponse:
+def _call(client: LLMClient, stage: Stage, gen_id: str, call: _LLMCall) -> LLMResponse:
     try:
         return client.generate(
-            model_id, prompt, max_tokens=max_tokens, temperature=spec.temperature, seed=replicate, grammar=grammar
+            call.model_id,
+            call.prompt,
+            max_tokens=call.max_tokens,
+            temperature=call.temperature,
+            seed=call.replicate,
+            grammar=call.grammar,
         )
     except LLMError as exc:
         raise GenerationError(
-            f"{spec.stage} {gen_id}: LLM call to {model_id} failed: {exc}",
-            metadata={"gen_id": gen_id, "model_id": model_id, "error_type": type(exc).__name__},
+            f"{stage} {gen_id}: LLM call to {call.model_id} failed: {exc}",
+            metadata={"gen_id": gen_id, "model_id": call.model_id, "error_type": type(exc).__name__},
         ) from exc
 
 
