@@ -95,7 +95,10 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
         return EXIT_BAD_INPUT
     store = GensStore(data_root)
     items = cohort.items(stages)
-    client = build_llm_client(cohort.raw.routes(), LLMSettings.from_env(max_in_flight=args.concurrency))
+    # --concurrency > DD_LLM_MAX_IN_FLIGHT > the experiment's concurrency: one number bounds both
+    # the generations in flight and the requests in flight, unless the environment splits them.
+    settings = LLMSettings.from_env(defaults={"max_in_flight": config.concurrency}, max_in_flight=args.concurrency)
+    client = build_llm_client(cohort.raw.routes(), settings)
     try:
         preflight(client, pending_model_ids(cohort, items, store, force=args.force))
     except LLMConfigurationError as exc:

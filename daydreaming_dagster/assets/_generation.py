@@ -69,7 +69,7 @@ def _engine_context(
 ) -> GenerationContext:
     client = None
     if llm is not None:
-        client = llm.build_client(load_raw_data(data_root.root).routes())
+        client = llm.build_client(load_raw_data(data_root.root).routes(), default_max_in_flight=config.concurrency)
     return GenerationContext(
         run_id=context.run_id,
         store=GensStore(data_root.root),

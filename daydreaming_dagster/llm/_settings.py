@@ -82,8 +82,18 @@ class LLMSettings:
         return RetryPolicy(max_attempts=self.max_attempts)
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> LLMSettings:
-        """Settings from ``environ`` (default ``os.environ``); non-None ``overrides`` win."""
+    def from_env(
+        cls,
+        environ: Mapping[str, str] | None = None,
+        *,
+        defaults: Mapping[str, Any] | None = None,
+        **overrides: Any,
+    ) -> LLMSettings:
+        """Settings from ``environ`` (default ``os.environ``); non-None ``overrides`` win.
+
+        ``defaults`` (e.g. the experiment's concurrency as ``max_in_flight``) apply where the
+        environment says nothing: override > environment > defaults > the field's default.
+        """
         env = os.environ if environ is None else environ
 
         def text(name: str) -> str | None:
@@ -99,7 +109,7 @@ class LLMSettings:
             except ValueError:
                 raise LLMConfigurationError(f"{name} must be a number, got {raw!r}") from None
 
-        values: dict[str, Any] = {}
+        values: dict[str, Any] = {k: v for k, v in (defaults or {}).items() if v is not None}
         if (base_url := text(ENV_BASE_URL)) is not None:
             values["base_url"] = base_url
         values["api_key"] = text(ENV_API_KEY) or text(ENV_OPENROUTER_KEY)
@@ -114,7 +124,7 @@ class LLMSettings:
         rpm = number(ENV_RPM, float)
         values["requests_per_minute"] = rpm if rpm else None
         known = {f.name for f in dataclasses.fields(cls)}
-        unknown = set(overrides) - known
+        unknown = (set(overrides) | set(defaults or {})) - known
         if unknown:
             raise TypeError(f"unknown LLMSettings fields: {', '.join(sorted(unknown))}")
         values.update({k: v for k, v in overrides.items() if v is not None})

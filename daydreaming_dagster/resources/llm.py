@@ -31,8 +31,10 @@ class LLMResource(ConfigurableResource):
         default=None, description="Attempts per generation, first included (default DD_LLM_MAX_ATTEMPTS or 6)."
     )
 
-    def settings(self) -> LLMSettings:
+    def settings(self, *, default_max_in_flight: int | None = None) -> LLMSettings:
+        """Fields > DD_LLM_* environment > ``default_max_in_flight`` (the run's concurrency) > defaults."""
         return LLMSettings.from_env(
+            defaults={"max_in_flight": default_max_in_flight},
             base_url=self.base_url,
             max_in_flight=self.max_in_flight,
             requests_per_minute=self.requests_per_minute,
@@ -40,6 +42,6 @@ class LLMResource(ConfigurableResource):
             max_attempts=self.max_attempts,
         )
 
-    def build_client(self, routes: Mapping[str, ModelRoute]) -> LLMClient:
+    def build_client(self, routes: Mapping[str, ModelRoute], *, default_max_in_flight: int | None = None) -> LLMClient:
         """A client for ``routes`` (llm_models.csv rows by id) configured from env + these fields."""
-        return build_llm_client(routes, self.settings())
+        return build_llm_client(routes, self.settings(default_max_in_flight=default_max_in_flight))

@@ -162,7 +162,7 @@ class MockLLMResource(LLMResource):
             raise KeyError(f"no ScriptedProvider registered under {self.provider_key!r}")
         return provider
 
-    def build_client(self, routes: Mapping[str, ModelRoute]) -> LLMClient:
+    def build_client(self, routes: Mapping[str, ModelRoute], *, default_max_in_flight: int | None = None) -> LLMClient:
         provider = self.provider
         attempts = self.max_attempts if self.max_attempts is not None else RetryPolicy().max_attempts
         return LLMClient.with_provider(

@@ -253,3 +253,12 @@ def test_canned_reply_matches_a_compat_golden_file() -> None:
         prompt = (gen_dir / "prompt.txt").read_text(encoding="utf-8")
         expected = (gen_dir / "raw.txt").read_text(encoding="utf-8")
         assert canned_compat_text(prompt).strip().replace("\r\n", "\n") == expected
+
+
+def test_settings_precedence_override_env_defaults() -> None:
+    """--concurrency > DD_LLM_MAX_IN_FLIGHT > the experiment's concurrency > 8."""
+    run_default = {"max_in_flight": 24}
+    assert LLMSettings.from_env({}, defaults=run_default).max_in_flight == 24
+    assert LLMSettings.from_env({"DD_LLM_MAX_IN_FLIGHT": "4"}, defaults=run_default).max_in_flight == 4
+    assert LLMSettings.from_env({"DD_LLM_MAX_IN_FLIGHT": "4"}, defaults=run_default, max_in_flight=2).max_in_flight == 2
+    assert LLMSettings.from_env({}, defaults={"max_in_flight": None}).max_in_flight == 8
