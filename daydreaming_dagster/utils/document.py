@@ -66,10 +66,12 @@ class GensStore:
         return self.root / stage / require_safe_segment(gen_id, what="gen_id")
 
     def write(self, stage: Stage, gen_id: str, name: str, text: str) -> Path:
-        directory = self.gen_dir(stage, gen_id)
-        directory.mkdir(parents=True, exist_ok=True)
-        path = directory / name
-        atomic_write_text(path, text)
+        path = self.gen_dir(stage, gen_id) / name
+        try:
+            atomic_write_text(path, text)
+        except FileNotFoundError:  # first file of this generation: create its folder once
+            path.parent.mkdir(parents=True, exist_ok=True)
+            atomic_write_text(path, text)
         return path
 
     def write_metadata(self, stage: Stage, gen_id: str, metadata: Mapping[str, Any]) -> Path:

@@ -86,7 +86,6 @@ class ResponseCache:
 
     def put(self, key: str, response: LLMResponse, *, gen_id: str) -> None:
         path = self._path(key)
-        path.parent.mkdir(parents=True, exist_ok=True)
         record = {
             "text": response.text,
             "finish_reason": response.finish_reason,
@@ -97,4 +96,9 @@ class ResponseCache:
             "gen_id": gen_id,
             "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
         }
-        atomic_write_text(path, json.dumps(record, ensure_ascii=False))
+        text = json.dumps(record, ensure_ascii=False)
+        try:
+            atomic_write_text(path, text)
+        except FileNotFoundError:  # first entry of this shard
+            path.parent.mkdir(parents=True, exist_ok=True)
+            atomic_write_text(path, text)
