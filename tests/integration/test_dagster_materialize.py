@@ -6,7 +6,6 @@ import json
 from pathlib import Path
 
 import pandas as pd
-import pytest
 from dagster import AssetKey, DagsterInstance, materialize
 
 from daydreaming_dagster.definitions import ASSETS, build_resources
@@ -82,8 +81,7 @@ def test_essay_without_parent_fails_fast(compat_data_root: Path) -> None:
         assert llm.provider.calls == []
 
 
-@pytest.mark.parametrize("keep", [True])
-def test_partitions_are_synced_incrementally(compat_data_root: Path, keep: bool) -> None:
+def test_partitions_are_synced_incrementally(compat_data_root: Path) -> None:
     llm = MockLLMResource()
     assets, resources = _assets_and_resources(compat_data_root, llm)
     with DagsterInstance.ephemeral() as instance:
