@@ -1,8 +1,8 @@
 """Asset group ``task_definitions``: combinations and the three task tables (``2_tasks/*.csv``)."""
 
 
-import json
 import os
+from typing import Any
 
 import pandas as pd
 from dagster import AssetExecutionContext, Failure, MetadataValue, asset
@@ -18,11 +18,11 @@ from daydreaming_dagster.cohort.tasks import (
     build_essay_tasks,
     build_evaluation_tasks,
     cohort_manifest,
+    write_manifest,
 )
 from daydreaming_dagster.resources.data_root import DataRootResource
 from daydreaming_dagster.resources.experiment_config import ExperimentConfig
 from daydreaming_dagster.stages import check_active_templates
-from daydreaming_dagster.utils.document import atomic_write_text
 from daydreaming_dagster.utils.ids import compute_cohort_id
 from daydreaming_dagster.utils.raw_data import InputError, RawData, load_raw_data
 
@@ -63,9 +63,7 @@ def draft_generation_tasks(
     raw = _raw(data_root)
     combos = combinations_from_selection(selected_combo_mappings)
     frame = build_draft_tasks(raw, combos, cohort=_cohort_env(), replicates=experiment_config.draft_replicates)
-    stats = sync_dynamic_partitions(context.instance, PARTITIONS_BY_STAGE["draft"], frame["gen_id"])
-    context.add_output_metadata({"task_count": len(frame), **stats})
-    return frame
+    return _register(context, "draft", frame)
 
 
 @asset(group_name=GROUP, io_manager_key="tasks_io_manager")
@@ -77,9 +75,7 @@ def essay_generation_tasks(
 ) -> pd.DataFrame:
     raw = _raw(data_root)
     frame = build_essay_tasks(raw, draft_generation_tasks, cohort=_cohort_env(), replicates=experiment_config.essay_replicates)
-    stats = sync_dynamic_partitions(context.instance, PARTITIONS_BY_STAGE["essay"], frame["gen_id"])
-    context.add_output_metadata({"task_count": len(frame), **stats})
-    return frame
+    return _register(context, "essay", frame)
 
 
 @asset(group_name=GROUP, io_manager_key="tasks_io_manager")
@@ -93,12 +89,15 @@ def evaluation_tasks(
     raw = _raw(data_root)
     manifest = cohort_manifest(raw, list(essay_generation_tasks["combo_id"]))
     cohort = _cohort_env() or compute_cohort_id(manifest)
-    manifest_path = data_root.root / "cohorts" / cohort / "manifest.json"
-    manifest_path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(manifest_path, json.dumps(manifest, ensure_ascii=False, indent=2))
+    manifest_path = write_manifest(data_root.root, cohort, manifest)
     frame = build_evaluation_tasks(raw, essay_generation_tasks, cohort=cohort, replicates=experiment_config.evaluation_replicates)
-    stats = sync_dynamic_partitions(context.instance, PARTITIONS_BY_STAGE["evaluation"], frame["gen_id"])
-    context.add_output_metadata(
-        {"task_count": len(frame), "cohort_id": cohort, "manifest_path": MetadataValue.path(str(manifest_path)), **stats}
+    return _register(
+        context, "evaluation", frame, cohort_id=cohort, manifest_path=MetadataValue.path(str(manifest_path))
     )
+
+
+def _register(context: AssetExecutionContext, stage: str, frame: pd.DataFrame, **metadata: Any) -> pd.DataFrame:
+    """Sync the stage's dynamic partitions with the table's gen_ids and report counts."""
+    stats = sync_dynamic_partitions(context.instance, PARTITIONS_BY_STAGE[stage], frame["gen_id"])
+    context.add_output_metadata({"task_count": len(frame), **stats, **metadata})
     return frame

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -187,10 +187,16 @@ def write_task_tables(data_root: Path, tables: TaskTables) -> dict[str, Path]:
         path = out_dir / name
         atomic_write_text(path, csv_text(getattr(tables, attr)))
         written[attr] = path
-    manifest_dir = Path(data_root) / "cohorts" / tables.cohort_id
-    manifest_dir.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(manifest_dir / "manifest.json", json.dumps(tables.manifest, ensure_ascii=False, indent=2))
+    write_manifest(data_root, tables.cohort_id, tables.manifest)
     return written
+
+
+def write_manifest(data_root: Path, cohort_id: str, manifest: Mapping[str, Any]) -> Path:
+    """``cohorts/<cohort_id>/manifest.json`` in upstream's format (indent 2, no trailing newline)."""
+    path = Path(data_root) / "cohorts" / cohort_id / "manifest.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(path, json.dumps(manifest, ensure_ascii=False, indent=2))
+    return path
 
 
 def read_task_table(data_root: Path, attr: str) -> pd.DataFrame:
