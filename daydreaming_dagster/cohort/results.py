@@ -52,7 +52,7 @@ def parsed_scores(
             error = "not generated"
         elif metadata.get("status") == STATUS_FAILED:
             error = f"failed: {metadata.get('error', {}).get('message', '')}"
-        elif not store.is_complete("evaluation", ev["gen_id"]):
+        elif not store.is_complete("evaluation", ev["gen_id"], metadata):
             error = "incomplete"
         else:
             text = store.read("evaluation", ev["gen_id"], PARSED) or ""

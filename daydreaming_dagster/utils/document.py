@@ -100,14 +100,15 @@ class GensStore:
             return None
         return value if isinstance(value, dict) else None
 
-    def is_complete(self, stage: Stage, gen_id: str) -> bool:
+    def is_complete(self, stage: Stage, gen_id: str, metadata: Mapping[str, Any] | None = None) -> bool:
         """True when a finished generation is on disk (ours, or upstream's final write).
 
         Upstream's final metadata has ``stage``; its early write (left behind when a step
         failed) has only ``function``/``gen_id``. Ours says ``status``.
         """
         directory = self.gen_dir(stage, gen_id)
-        metadata = self.read_metadata(stage, gen_id)
+        if metadata is None:  # callers that already read it pass it in
+            metadata = self.read_metadata(stage, gen_id)
         if metadata is None or "stage" not in metadata:
             return False
         if metadata.get("status", STATUS_COMPLETE) != STATUS_COMPLETE:
