@@ -92,7 +92,7 @@ def _concept_pool(combos: int, k: int = 3) -> int:
 
 def write_data_root(root: Path, shape: Shape, **experiment: Any) -> Path:
     """Write ``root/1_raw`` (and ``root/experiment.toml`` from ``experiment``) for ``shape``."""
-    from daydreaming_dagster.utils.ids import generate_combo_id
+    from daydreaming_dagster.core.ids import generate_combo_id
 
     raw = root / "1_raw"
     pool = _concept_pool(shape.combos)
@@ -189,7 +189,7 @@ def fake_server(latency_s: float, latencies: Sequence[float] | None = None) -> I
     ``latencies``: per-request delays in arrival order, for variable latency (``latency_s`` unused).
     """
     if latencies is None:
-        command = [sys.executable, "-m", "tests.kit.fake_openai_server", "--port", "0", "--latency", str(latency_s)]
+        command = [sys.executable, "-m", "daydreaming_dagster.testing.fake_openai_server", "--port", "0", "--latency", str(latency_s)]
     else:
         command = [sys.executable, "-m", "bench._cohort", "serve", json.dumps([round(x, 3) for x in latencies])]
     proc = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, text=True)
@@ -262,10 +262,10 @@ def generate_in_process(root: Path, *, concurrency: int = 2, stages: Sequence[st
     Writes the same task tables and gen_ids as ``daydream run`` (same inputs, no DD_COHORT).
     """
     from daydreaming_dagster.cohort.pipeline import load_cohort, run_items, save_task_tables
-    from daydreaming_dagster.resources.experiment_config import load_experiment_config
-    from daydreaming_dagster.utils.document import STAGES
-    from tests.kit.engine_kit import make_context
-    from tests.kit.mock_llm import ScriptedProvider
+    from daydreaming_dagster.core.config import load_experiment_config
+    from daydreaming_dagster.engine.store import STAGES
+    from daydreaming_dagster.testing.engine_kit import make_context
+    from daydreaming_dagster.testing.mock_llm import ScriptedProvider
 
     os.environ.pop("DD_COHORT", None)
     cohort = load_cohort(root, load_experiment_config(root))
@@ -282,7 +282,7 @@ def generate_in_process(root: Path, *, concurrency: int = 2, stages: Sequence[st
 def _serve(latencies: list[float]) -> None:
     """The kit's fake server with one queued ``("sleep", s)`` fault per request: variable latency
     (requests beyond the list are answered at once)."""
-    from tests.kit.fake_openai_server import FakeOpenAIServer
+    from daydreaming_dagster.testing.fake_openai_server import FakeOpenAIServer
 
     faults = [("sleep", round(s, 3)) for s in latencies]
     server = FakeOpenAIServer(latency_s=0.0, record_requests=False, faults=faults)

@@ -75,7 +75,7 @@ def sync_part(size: int, stale: int) -> dict[str, Any]:
     from dagster import DagsterInstance, DynamicPartitionsDefinition
 
     from daydreaming_dagster.assets.partitions import sync_dynamic_partitions
-    from daydreaming_dagster.utils.ids import reserve_gen_id
+    from daydreaming_dagster.core.ids import reserve_gen_id
 
     keys = [reserve_gen_id("evaluation", f"bench-task-{i}") for i in range(size)]
     partitions = DynamicPartitionsDefinition(name="evaluation_gens")
@@ -142,8 +142,8 @@ def run_part(evaluations: int) -> dict[str, Any]:
     from dagster import AssetKey, AssetsDefinition, DagsterInstance, materialize
 
     from daydreaming_dagster.definitions import ASSETS, build_resources
-    from daydreaming_dagster.utils.document import GensStore
-    from tests.kit.mock_llm import MockLLMResource
+    from daydreaming_dagster.engine.store import GensStore
+    from daydreaming_dagster.testing.mock_llm import MockLLMResource
 
     per_essay = 8  # 4 evaluation templates x 2 evaluation models
     shape = Shape(combos=max(1, evaluations // per_essay), evaluation_templates=4, evaluation_models=2)

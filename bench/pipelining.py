@@ -122,11 +122,11 @@ def priority_part(shape: Shape, scenario: str, latency: float, concurrency: int,
     from daydreaming_dagster.cohort import runner as runner_module
     from daydreaming_dagster.cohort.pipeline import load_cohort, save_task_tables
     from daydreaming_dagster.cohort.runner import CohortRunner
+    from daydreaming_dagster.core.config import load_experiment_config
+    from daydreaming_dagster.engine.cache import ResponseCache
+    from daydreaming_dagster.engine.flow import GenerationContext
+    from daydreaming_dagster.engine.store import STAGES, GensStore
     from daydreaming_dagster.llm import LLMSettings, build_llm_client
-    from daydreaming_dagster.resources.experiment_config import load_experiment_config
-    from daydreaming_dagster.utils.document import STAGES, GensStore
-    from daydreaming_dagster.utils.generation_engine import GenerationContext
-    from daydreaming_dagster.utils.response_cache import ResponseCache
 
     rows: list[dict[str, Any]] = []
     shipped = runner_module._PRIORITY

@@ -82,9 +82,9 @@ def http_part(
 
 def _in_process(root: Path, stages_runs: list[list[str]], *, cache: bool) -> list[dict[str, Any]]:
     from daydreaming_dagster.cohort.pipeline import load_cohort, run_items, save_task_tables
-    from daydreaming_dagster.resources.experiment_config import load_experiment_config
-    from tests.kit.engine_kit import make_context
-    from tests.kit.mock_llm import ScriptedProvider
+    from daydreaming_dagster.core.config import load_experiment_config
+    from daydreaming_dagster.testing.engine_kit import make_context
+    from daydreaming_dagster.testing.mock_llm import ScriptedProvider
 
     cohort = load_cohort(root, load_experiment_config(root))
     save_task_tables(cohort)
@@ -111,10 +111,10 @@ def _profile(root: Path, top: int) -> tuple[float, int, str]:
     import time
 
     from daydreaming_dagster.cohort.pipeline import load_cohort, save_task_tables
-    from daydreaming_dagster.resources.experiment_config import load_experiment_config
-    from daydreaming_dagster.utils.generation_engine import run_generation
-    from tests.kit.engine_kit import make_context
-    from tests.kit.mock_llm import ScriptedProvider
+    from daydreaming_dagster.core.config import load_experiment_config
+    from daydreaming_dagster.engine.flow import orchestrate_generation
+    from daydreaming_dagster.testing.engine_kit import make_context
+    from daydreaming_dagster.testing.mock_llm import ScriptedProvider
 
     cohort = load_cohort(root, load_experiment_config(root))
     save_task_tables(cohort)
@@ -125,7 +125,7 @@ def _profile(root: Path, top: int) -> tuple[float, int, str]:
     started = time.perf_counter()
     profiler.enable()
     for item in items:
-        run_generation(context, item.row, specs[item.stage], gen_id=item.gen_id, parent_gen_id=item.parent_gen_id)
+        orchestrate_generation(context, item.row, specs[item.stage], gen_id=item.gen_id, parent_gen_id=item.parent_gen_id)
     profiler.disable()
     wall = time.perf_counter() - started
     text = io.StringIO()
@@ -140,7 +140,7 @@ def _fs_floor(root: Path, n: int) -> float:
     five atomic writes (prompt, raw, cache entry, parsed, metadata), each with its mkdir(exist_ok)."""
     import time
 
-    from daydreaming_dagster.utils.document import atomic_write_text
+    from daydreaming_dagster.engine.store import atomic_write_text
 
     started = time.perf_counter()
     for i in range(n):

@@ -1,4 +1,7 @@
-"""The Dagster code location (``dagster dev`` from the repository root loads it)."""
+"""The Dagster code location (``dagster dev`` from the repository root loads it).
+
+Nothing here reads the data root's files: experiment.toml and 1_raw are read when a run starts.
+"""
 
 from __future__ import annotations
 
@@ -7,20 +10,14 @@ from typing import Any
 
 from dagster import Definitions, define_asset_job, load_assets_from_modules
 
-from daydreaming_dagster.assets import (
-    group_evaluation,
-    group_generation_draft,
-    group_generation_essays,
-    group_results,
-    group_task_definitions,
-)
-from daydreaming_dagster.resources.data_root import DataRootResource, default_data_root
-from daydreaming_dagster.resources.experiment_config import ExperimentConfig, load_experiment_config
+from daydreaming_dagster.assets import group_generation, group_results, group_task_definitions
+from daydreaming_dagster.core.paths import default_data_root
+from daydreaming_dagster.core.stages import STAGES
 from daydreaming_dagster.resources.io_managers import CSVIOManager, GensPromptIOManager, GensResponseIOManager
 from daydreaming_dagster.resources.llm import LLMResource
+from daydreaming_dagster.resources.settings import DataRootResource, ExperimentResource
 
-ASSET_MODULES = [group_task_definitions, group_generation_draft, group_generation_essays, group_evaluation, group_results]
-
+ASSET_MODULES = [group_task_definitions, group_generation, group_results]
 
 ASSETS = load_assets_from_modules(ASSET_MODULES)
 
@@ -28,19 +25,15 @@ ASSETS = load_assets_from_modules(ASSET_MODULES)
 def build_resources(data_root: str | None = None, llm: LLMResource | None = None) -> dict[str, Any]:
     """Resources for a data root; tests pass a mock ``llm`` (the port's test adapter)."""
     root = data_root or default_data_root()
-    try:
-        config = load_experiment_config(Path(root))
-    except ValueError:
-        config = ExperimentConfig()  # the bad file is reported when a run loads it
-    resources = {
+    resources: dict[str, Any] = {
         "data_root": DataRootResource(path=root),
-        "experiment_config": config,
+        "experiment_config": ExperimentResource(),
         "llm": llm or LLMResource(),
         "tasks_io_manager": CSVIOManager(base_path=str(Path(root) / "2_tasks")),
         "parsing_io_manager": CSVIOManager(base_path=str(Path(root) / "5_parsing")),
         "summary_io_manager": CSVIOManager(base_path=str(Path(root) / "6_summary")),
     }
-    for stage in ("draft", "essay", "evaluation"):
+    for stage in STAGES:
         resources[f"{stage}_prompt_io_manager"] = GensPromptIOManager(data_root=root, stage=stage)
         resources[f"{stage}_response_io_manager"] = GensResponseIOManager(data_root=root, stage=stage)
     return resources

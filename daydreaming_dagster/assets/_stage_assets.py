@@ -11,27 +11,25 @@ from dagster import (
     AssetIn,
     AssetsDefinition,
     BackfillPolicy,
-    DynamicPartitionsDefinition,
     asset,
 )
 
 from daydreaming_dagster.assets._generation import prompt_asset, response_asset
-from daydreaming_dagster.resources.data_root import DataRootResource
-from daydreaming_dagster.resources.experiment_config import ExperimentConfig
+from daydreaming_dagster.assets.partitions import PARTITIONS_BY_STAGE
+from daydreaming_dagster.core.stages import STAGE_FACTS, Stage
 from daydreaming_dagster.resources.llm import LLMResource
-from daydreaming_dagster.utils.document import Stage
+from daydreaming_dagster.resources.settings import DataRootResource, ExperimentResource
 
 
-def stage_assets(
-    stage: Stage, *, group: str, tasks_asset: str, partitions: DynamicPartitionsDefinition
-) -> tuple[AssetsDefinition, AssetsDefinition]:
+def stage_assets(stage: Stage) -> tuple[AssetsDefinition, AssetsDefinition]:
     """``<stage>_prompt`` and ``<stage>_response``: one partition per gen_id, single-run backfills."""
+    facts = STAGE_FACTS[stage]
 
     @asset(
         name=f"{stage}_prompt",
-        group_name=group,
-        partitions_def=partitions,
-        ins={"tasks": AssetIn(tasks_asset)},
+        group_name=facts.asset_group,
+        partitions_def=PARTITIONS_BY_STAGE[stage],
+        ins={"tasks": AssetIn(facts.task_asset)},
         io_manager_key=f"{stage}_prompt_io_manager",
         backfill_policy=BackfillPolicy.single_run(),
         description=f"The rendered {stage} prompt, persisted as gens/{stage}/<gen_id>/prompt.txt "
@@ -41,16 +39,15 @@ def stage_assets(
         context: AssetExecutionContext,
         tasks: pd.DataFrame,
         data_root: DataRootResource,
-        experiment_config: ExperimentConfig,
+        experiment_config: ExperimentResource,
     ) -> Any:  # str, None (copy mode), or {gen_id: prompt} for a multi-partition run
         return prompt_asset(context, stage, tasks, data_root, experiment_config)
 
     @asset(
         name=f"{stage}_response",
-        group_name=group,
-        partitions_def=partitions,
-        ins={"tasks": AssetIn(tasks_asset)},
-        deps=[prompt],
+        group_name=facts.asset_group,
+        partitions_def=PARTITIONS_BY_STAGE[stage],
+        ins={"tasks": AssetIn(facts.task_asset), "prompts": AssetIn(f"{stage}_prompt")},
         io_manager_key=f"{stage}_response_io_manager",
         backfill_policy=BackfillPolicy.single_run(),
         description=f"Generate (or copy), validate, parse and write gens/{stage}/<gen_id>/* through the "
@@ -59,10 +56,11 @@ def stage_assets(
     def response(
         context: AssetExecutionContext,
         tasks: pd.DataFrame,
+        prompts: Any,
         data_root: DataRootResource,
-        experiment_config: ExperimentConfig,
+        experiment_config: ExperimentResource,
         llm: LLMResource,
     ) -> Any:  # str, or {gen_id: text} for a multi-partition run
-        return response_asset(context, stage, tasks, data_root, experiment_config, llm)
+        return response_asset(context, stage, tasks, prompts, data_root, experiment_config, llm)
 
     return prompt, response

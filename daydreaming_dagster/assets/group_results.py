@@ -4,11 +4,11 @@
 import pandas as pd
 from dagster import AssetExecutionContext, asset
 
-from daydreaming_dagster.cohort.combinations import combinations_from_selection
-from daydreaming_dagster.cohort.results import parsed_scores as build_parsed_scores
-from daydreaming_dagster.cohort.results import score_pivot, score_summary
-from daydreaming_dagster.resources.data_root import DataRootResource
-from daydreaming_dagster.utils.document import GensStore
+from daydreaming_dagster.engine.store import GensStore
+from daydreaming_dagster.inputs.combinations import combinations_from_selection
+from daydreaming_dagster.resources.settings import DataRootResource
+from daydreaming_dagster.results.scores import parsed_scores as build_parsed_scores
+from daydreaming_dagster.results.scores import score_pivot, score_summary
 
 GROUP = "results"
 

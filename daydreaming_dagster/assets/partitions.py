@@ -1,4 +1,4 @@
-"""Dynamic partitions keyed by gen_id, one set per stage, updated incrementally."""
+"""Dynamic partitions keyed by gen_id, one set per stage (named in the stage table), kept in sync."""
 
 from __future__ import annotations
 
@@ -6,14 +6,10 @@ from collections.abc import Iterable
 
 from dagster import DagsterInstance, DynamicPartitionsDefinition
 
-draft_gens_partitions = DynamicPartitionsDefinition(name="draft_gens")
-essay_gens_partitions = DynamicPartitionsDefinition(name="essay_gens")
-evaluation_gens_partitions = DynamicPartitionsDefinition(name="evaluation_gens")
+from daydreaming_dagster.core.stages import STAGE_FACTS, Stage
 
-PARTITIONS_BY_STAGE = {
-    "draft": draft_gens_partitions,
-    "essay": essay_gens_partitions,
-    "evaluation": evaluation_gens_partitions,
+PARTITIONS_BY_STAGE: dict[Stage, DynamicPartitionsDefinition] = {
+    stage: DynamicPartitionsDefinition(name=facts.partitions) for stage, facts in STAGE_FACTS.items()
 }
 
 # SQLite allows a bounded number of bound variables per statement; add keys in chunks.

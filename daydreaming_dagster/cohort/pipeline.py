@@ -2,34 +2,38 @@
 
 ``load_cohort`` validates every input and builds the task tables (nothing is written and no call is
 made if an input is bad); ``preflight`` checks that every model the pending generations need is
-usable; ``run_stages`` generates; ``write_results`` aggregates the scores.
+usable; ``run_items`` generates.
 """
 
 from __future__ import annotations
 
-import os
+import threading
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
-from daydreaming_dagster.cohort.combinations import Combination, build_combinations
-from daydreaming_dagster.cohort.runner import CohortRunner, ProgressReporter, RunSummary, WorkItem, work_items
+from daydreaming_dagster.cohort.runner import (
+    Admission,
+    CohortRunner,
+    ProgressReporter,
+    RunObserver,
+    RunSummary,
+    WorkItem,
+    work_items,
+)
 from daydreaming_dagster.cohort.tasks import TaskTables, build_task_tables, write_task_tables
+from daydreaming_dagster.core.config import ExperimentConfig
+from daydreaming_dagster.core.ids import cohort_from_env
+from daydreaming_dagster.core.stages import STAGE_FACTS, Stage
+from daydreaming_dagster.engine.flow import GenerationContext, StageSpec
+from daydreaming_dagster.engine.store import GensStore
+from daydreaming_dagster.inputs import RawData, load_raw_data
+from daydreaming_dagster.inputs.combinations import Combination, build_combinations
 from daydreaming_dagster.llm import LLMClient
-from daydreaming_dagster.resources.experiment_config import ExperimentConfig
 from daydreaming_dagster.stages import build_stage_specs, check_active_templates
-from daydreaming_dagster.utils.document import GensStore, Stage
-from daydreaming_dagster.utils.generation_engine import GenerationContext, StageSpec
-from daydreaming_dagster.utils.raw_data import RawData, load_raw_data
-
-_TABLE_OF: Mapping[Stage, str] = {"draft": "drafts", "essay": "essays", "evaluation": "evaluations"}
-_MODEL_COLUMN: Mapping[Stage, str] = {
-    "draft": "generation_model",
-    "essay": "generation_model",
-    "evaluation": "evaluation_model",
-}
+from daydreaming_dagster.stages.essay import essay_mode
 
 
 @dataclass(frozen=True)
@@ -44,7 +48,7 @@ class Cohort:
         return build_stage_specs(self.raw, self.config, self.combinations)
 
     def rows(self, stage: Stage) -> list[dict[str, str]]:
-        frame: pd.DataFrame = getattr(self.tables, _TABLE_OF[stage])
+        frame: pd.DataFrame = getattr(self.tables, STAGE_FACTS[stage].task_table)
         return frame.to_dict("records")  # type: ignore[return-value]
 
     def items(self, stages: Iterable[Stage]) -> list[WorkItem]:
@@ -56,7 +60,7 @@ def load_cohort(data_root: Path, config: ExperimentConfig, *, cohort_env: str | 
     raw = load_raw_data(data_root)
     check_active_templates(raw)
     combos = build_combinations(raw, k_max=config.k_max, description_level=config.description_level)
-    env = cohort_env if cohort_env is not None else (os.environ.get("DD_COHORT") or None)
+    env = cohort_env if cohort_env is not None else cohort_from_env()
     tables = build_task_tables(
         raw,
         combos,
@@ -75,13 +79,17 @@ def save_task_tables(cohort: Cohort) -> None:
 def pending_model_ids(cohort: Cohort, items: Sequence[WorkItem], store: GensStore, *, force: bool) -> set[str]:
     """Model ids that the not-yet-complete LLM-mode generations will call."""
     ids = set()
-    essay_modes = {t.template_id: t.generator for t in cohort.raw.essay_templates}
     for item in items:
-        if item.stage == "essay" and essay_modes.get(item.row["essay_template"]) == "copy":
-            continue
-        if force or not store.is_complete(item.stage, item.gen_id):
-            ids.add(item.row[_MODEL_COLUMN[item.stage]])
+        if needs_llm(cohort.raw, item) and (force or not store.is_complete(item.stage, item.gen_id)):
+            ids.add(item.row[STAGE_FACTS[item.stage].model_column])
     return ids
+
+
+def needs_llm(raw: RawData, item: WorkItem) -> bool:
+    """False for copy-mode essays (no call); the one place that asks."""
+    if item.stage != "essay":
+        return True
+    return essay_mode(raw, item.row[STAGE_FACTS["essay"].template_column]) == "llm"
 
 
 def preflight(client: LLMClient, model_ids: Iterable[str]) -> None:
@@ -99,6 +107,22 @@ def run_items(
     concurrency: int,
     force: bool = False,
     progress: ProgressReporter | None = None,
+    admission: Admission | None = None,
+    observers: Sequence[RunObserver] = (),
+    stop: threading.Event | None = None,
+    abandon: threading.Event | None = None,
+    grace_s: float = 120.0,
 ) -> RunSummary:
-    runner = CohortRunner(context, specs, concurrency=concurrency, force=force, progress=progress)
+    runner = CohortRunner(
+        context,
+        specs,
+        concurrency=concurrency,
+        force=force,
+        progress=progress,
+        admission=admission,
+        observers=observers,
+        stop=stop,
+        abandon=abandon,
+        grace_s=grace_s,
+    )
     return runner.run(items)

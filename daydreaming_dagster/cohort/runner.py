@@ -1,6 +1,6 @@
 """Run a cohort's generations concurrently inside one process, pipelined across stages.
 
-Each generation is one ``run_generation`` call on a worker thread; at most ``concurrency`` run at
+Each generation is one ``orchestrate_generation`` call on a worker thread; at most ``concurrency`` run at
 once (the LLM client's per-provider limiter is the real throttle on requests). An essay starts as
 soon as its draft is done and an evaluation as soon as its essay is done: there is no barrier
 between stages. Generations already complete on disk are skipped without any call (resume), unless
@@ -10,6 +10,7 @@ between stages. Generations already complete on disk are skipped without any cal
 from __future__ import annotations
 
 import heapq
+import threading
 import time
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
@@ -17,28 +18,28 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
-from daydreaming_dagster.llm import LLMResponse
-from daydreaming_dagster.utils.document import STAGES, Stage
-from daydreaming_dagster.utils.generation_engine import (
+from daydreaming_dagster.core.stages import STAGE_FACTS, STAGES, Stage
+from daydreaming_dagster.engine.flow import (
     GenerationContext,
     GenerationError,
     GenerationOutcome,
     StageSpec,
     cost_of,
-    run_generation,
+    orchestrate_generation,
 )
+from daydreaming_dagster.llm import LLMResponse
 
 Status = Literal["done", "skipped", "failed", "blocked"]
-_PARENT_STAGE: Mapping[Stage, Stage | None] = {"draft": None, "essay": "draft", "evaluation": "essay"}
 # Longest remaining chain first (drafts, then essays): every slot stays busy until the end, and
 # children still start as soon as slots free up. Deeper-first gave earlier scores but left the last
 # drafts' chains to run alone at the end (0.89 vs 0.94 efficiency, docs/benchmarks.md).
-_PRIORITY: Mapping[Stage, int] = {"draft": 0, "essay": 1, "evaluation": 2}
+_PRIORITY: Mapping[Stage, int] = {stage: depth for depth, stage in enumerate(STAGES)}
 
 
 class ProgressReporter(Protocol):
     def start(self, totals: Mapping[Stage, int]) -> None: ...
     def advance(self, stage: Stage, status: Status) -> None: ...
+    def stopping(self, in_flight: int, seconds_left: float) -> None: ...
     def stop(self) -> None: ...
 
 
@@ -47,6 +48,9 @@ class NullProgress:
         pass
 
     def advance(self, stage: Stage, status: Status) -> None:
+        pass
+
+    def stopping(self, in_flight: int, seconds_left: float) -> None:
         pass
 
     def stop(self) -> None:
@@ -59,6 +63,7 @@ class WorkItem:
     gen_id: str
     parent_gen_id: str | None
     row: Mapping[str, str]
+    prompt: str | None = None  # already rendered (by a Dagster prompt asset); None: the engine renders
 
 
 @dataclass(frozen=True)
@@ -66,6 +71,20 @@ class Failure:
     stage: Stage
     gen_id: str
     message: str
+    cause: str = ""  # the message without the gen_id: failures of one cause are grouped
+
+
+class Admission(Protocol):
+    """Decides whether one more generation may start (e.g. a spending cap)."""
+
+    def admit(self, item: WorkItem) -> bool: ...
+    def release(self, item: WorkItem, response: LLMResponse | None, cache_hit: bool) -> None: ...
+
+
+class RunObserver(Protocol):
+    """Told about every generation as it ends (e.g. to report it to a Dagster instance)."""
+
+    def finished(self, item: WorkItem, status: Status, outcome: GenerationOutcome | None) -> None: ...
 
 
 @dataclass
@@ -78,6 +97,10 @@ class RunSummary:
     llm_calls: int = 0
     cache_hits: int = 0
     wall_s: float = 0.0
+    # Why the run stopped starting generations before the end ("interrupted", "budget"), if it did.
+    stopped: str | None = None
+    not_started: int = 0  # generations never started (stopped early), abandoned ones included
+    abandoned: int = 0  # calls still in flight when the run gave up waiting for them
 
     def total(self, status: str) -> int:
         return sum(c[status] for c in self.counts.values())
@@ -98,11 +121,20 @@ class RunSummary:
 
 
 def work_items(stage: Stage, rows: Iterable[Mapping[str, str]]) -> list[WorkItem]:
-    parent_column = None if stage == "draft" else "parent_gen_id"
+    parent_column = None if STAGE_FACTS[stage].parent is None else "parent_gen_id"
     return [
         WorkItem(stage, str(row["gen_id"]), str(row[parent_column]) if parent_column else None, row)
         for row in rows
     ]
+
+
+def failure_groups(failures: Sequence[Failure]) -> list[tuple[str, int, Failure]]:
+    """``(cause, count, first failure)`` per distinct cause, most frequent first."""
+    groups: dict[str, list[Failure]] = defaultdict(list)
+    for failure in failures:
+        groups[failure.cause or failure.message].append(failure)
+    ranked = sorted(groups.items(), key=lambda kv: -len(kv[1]))
+    return [(cause, len(items), items[0]) for cause, items in ranked]
 
 
 class CohortRunner:
@@ -114,6 +146,11 @@ class CohortRunner:
         concurrency: int,
         force: bool = False,
         progress: ProgressReporter | None = None,
+        admission: Admission | None = None,
+        observers: Sequence[RunObserver] = (),
+        stop: threading.Event | None = None,
+        abandon: threading.Event | None = None,
+        grace_s: float = 120.0,
     ):
         if concurrency < 1:
             raise ValueError("concurrency must be >= 1")
@@ -122,6 +159,14 @@ class CohortRunner:
         self.concurrency = concurrency
         self.force = force
         self.progress = progress or NullProgress()
+        self.admission = admission
+        self.observers = list(observers)
+        # Set from outside (Ctrl-C, SIGTERM, a Dagster run termination): no new generation starts;
+        # those in flight finish and are stored.
+        self.stop = stop or threading.Event()
+        # Set too (a second Ctrl-C): stop waiting for the calls in flight.
+        self.abandon = abandon or threading.Event()
+        self.grace_s = grace_s
 
     def run(self, items: Sequence[WorkItem]) -> RunSummary:
         """Generate ``items`` (any mix of stages); parents outside ``items`` must be on disk."""
@@ -133,7 +178,7 @@ class CohortRunner:
         ready: list[tuple[int, int, WorkItem]] = []
         order = 0
         for item in items:
-            parent_stage = _PARENT_STAGE[item.stage]
+            parent_stage = STAGE_FACTS[item.stage].parent
             parent_key = (parent_stage, item.parent_gen_id) if parent_stage and item.parent_gen_id else None
             if parent_key is not None and parent_key in selected:
                 children[parent_key].append(item)
@@ -142,11 +187,22 @@ class CohortRunner:
                 order += 1
         self.progress.start(Counter(i.stage for i in items))
 
-        def finish(item: WorkItem, status: Status, message: str | None = None) -> None:
+        def finish(
+            item: WorkItem,
+            status: Status,
+            error: GenerationError | Exception | None = None,
+            outcome: GenerationOutcome | None = None,
+        ) -> None:
             summary.counts[item.stage][status] += 1
             self.progress.advance(item.stage, status)
-            if message is not None:
-                summary.failures.append(Failure(item.stage, item.gen_id, message))
+            if error is not None:
+                if isinstance(error, GenerationError):
+                    summary.failures.append(Failure(item.stage, item.gen_id, error.message, error.cause))
+                else:  # a bug or an I/O error: report it, keep going
+                    message = f"{type(error).__name__}: {error}"
+                    summary.failures.append(Failure(item.stage, item.gen_id, message, message))
+            for observer in self.observers:
+                observer.finished(item, status, outcome)
             pending = list(children.pop((item.stage, item.gen_id), []))
             if status in ("done", "skipped"):
                 nonlocal order
@@ -161,51 +217,80 @@ class CohortRunner:
                     pending.extend(children.pop((child.stage, child.gen_id), []))
 
         in_flight: dict[Future[GenerationOutcome], WorkItem] = {}
-        with ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="dd-gen") as pool:
-            try:
-                while ready or in_flight:
-                    while ready and len(in_flight) < self.concurrency:
-                        _, _, item = heapq.heappop(ready)
-                        if not self.force and store.is_complete(item.stage, item.gen_id):
-                            finish(item, "skipped")
-                            continue
-                        future = pool.submit(
-                            run_generation,
-                            self.context,
-                            item.row,
-                            self.specs[item.stage],
-                            gen_id=item.gen_id,
-                            parent_gen_id=item.parent_gen_id,
-                        )
-                        in_flight[future] = item
-                    if not in_flight:
+
+        def collect(done: Iterable[Future[GenerationOutcome]]) -> None:
+            for future in done:
+                item = in_flight.pop(future)
+                response, cache_hit = None, False
+                try:
+                    outcome = future.result()
+                except GenerationError as exc:
+                    response, cache_hit = exc.response, exc.cache_hit
+                    summary.record(response, cache_hit)
+                    finish(item, "failed", exc)
+                except Exception as exc:
+                    finish(item, "failed", exc)
+                else:
+                    response, cache_hit = outcome.response, outcome.cache_hit
+                    summary.record(response, cache_hit)
+                    finish(item, "done", outcome=outcome)
+                if self.admission is not None:
+                    self.admission.release(item, response, cache_hit)
+
+        pool = ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="dd-gen")
+        stop_deadline: float | None = None
+        try:
+            while ready or in_flight:
+                if summary.stopped is None and self.stop.is_set():
+                    summary.stopped = "interrupted"
+                while ready and len(in_flight) < self.concurrency and summary.stopped is None:
+                    entry = heapq.heappop(ready)
+                    item = entry[2]
+                    if not self.force and store.is_complete(item.stage, item.gen_id):
+                        finish(item, "skipped")
                         continue
-                    done, _ = wait(in_flight, return_when=FIRST_COMPLETED)
-                    for future in done:
-                        item = in_flight.pop(future)
-                        try:
-                            outcome = future.result()
-                        except GenerationError as exc:
-                            summary.record(exc.response, exc.cache_hit)
-                            finish(item, "failed", exc.message)
-                        except Exception as exc:  # a bug or an I/O error: report it, keep going
-                            finish(item, "failed", f"{type(exc).__name__}: {exc}")
-                        else:
-                            summary.record(outcome.response, outcome.cache_hit)
-                            finish(item, "done")
-            except BaseException:
-                for future in in_flight:
-                    future.cancel()
-                raise
-            finally:
-                self.progress.stop()
+                    if self.admission is not None and not self.admission.admit(item):
+                        heapq.heappush(ready, entry)
+                        if not in_flight:
+                            summary.stopped = "budget"
+                        break
+                    future = pool.submit(
+                        orchestrate_generation,
+                        self.context,
+                        item.row,
+                        self.specs[item.stage],
+                        gen_id=item.gen_id,
+                        parent_gen_id=item.parent_gen_id,
+                        prompt=item.prompt,
+                    )
+                    in_flight[future] = item
+                if not in_flight:
+                    if summary.stopped is not None:
+                        break
+                    continue
+                if summary.stopped == "interrupted":
+                    # Calls in flight finish and are stored, within the grace period.
+                    now = time.monotonic()
+                    stop_deadline = stop_deadline if stop_deadline is not None else now + self.grace_s
+                    if now >= stop_deadline or self.abandon.is_set():
+                        break
+                    self.progress.stopping(len(in_flight), stop_deadline - now)
+                # A short timeout: a stop request is seen even while every slot is busy.
+                collect(wait(in_flight, timeout=0.5, return_when=FIRST_COMPLETED)[0])
+        except BaseException:
+            # An interrupt from the host (a Dagster run termination): same rules as a stop request.
+            summary.stopped = "interrupted"
+            deadline = time.monotonic() + self.grace_s
+            while in_flight and time.monotonic() < deadline and not self.abandon.is_set():
+                collect(wait(in_flight, timeout=0.5, return_when=FIRST_COMPLETED)[0])
+            summary.abandoned = len(in_flight)
+            pool.shutdown(wait=False, cancel_futures=True)
+            self.progress.stop()
+            raise
+        summary.abandoned = len(in_flight)
+        # Abandoned calls keep running in their threads; the caller decides whether to wait.
+        pool.shutdown(wait=not in_flight, cancel_futures=True)
+        self.progress.stop()
+        summary.not_started = len(ready) + sum(len(c) for c in children.values()) + summary.abandoned
         summary.wall_s = time.perf_counter() - started
         return summary
-
-
-def stage_order(stages: Iterable[str]) -> list[Stage]:
-    wanted = set(stages)
-    unknown = wanted - set(STAGES)
-    if unknown:
-        raise ValueError(f"unknown stage(s) {', '.join(sorted(unknown))}; choose from {', '.join(STAGES)}")
-    return [s for s in STAGES if s in wanted]

@@ -18,9 +18,7 @@ from typing import Any
 
 import pandas as pd
 
-from daydreaming_dagster.cohort.combinations import Combination, selection_table
-from daydreaming_dagster.utils.document import atomic_write_text
-from daydreaming_dagster.utils.ids import (
+from daydreaming_dagster.core.ids import (
     compute_cohort_id,
     draft_task_id,
     essay_task_id,
@@ -28,7 +26,10 @@ from daydreaming_dagster.utils.ids import (
     reserve_gen_id,
     with_replicate,
 )
-from daydreaming_dagster.utils.raw_data import RawData
+from daydreaming_dagster.core.stages import STAGE_FACTS
+from daydreaming_dagster.engine.store import atomic_write_text
+from daydreaming_dagster.inputs import RawData
+from daydreaming_dagster.inputs.combinations import Combination, selection_table
 
 TASKS_DIR = "2_tasks"
 DRAFT_COLUMNS = ["draft_task_id", "combo_id", "draft_template", "generation_model", "generation_model_name", "gen_id"]
@@ -117,6 +118,12 @@ def cohort_manifest(raw: RawData, combo_ids: Sequence[str]) -> dict[str, Any]:
     }
 
 
+def resolve_cohort(raw: RawData, combo_ids: Sequence[str], cohort_env: str | None) -> tuple[str, dict[str, Any]]:
+    """The cohort id (``DD_COHORT``, else the manifest's hash) and its manifest: the one path."""
+    manifest = cohort_manifest(raw, combo_ids)
+    return cohort_env or compute_cohort_id(manifest), manifest
+
+
 def build_evaluation_tasks(
     raw: RawData, essays: pd.DataFrame, *, cohort: str, replicates: int = 1
 ) -> pd.DataFrame:
@@ -157,8 +164,7 @@ def build_task_tables(
 ) -> TaskTables:
     drafts = build_draft_tasks(raw, combos, cohort=cohort_env, replicates=draft_replicates)
     essays = build_essay_tasks(raw, drafts, cohort=cohort_env, replicates=essay_replicates)
-    manifest = cohort_manifest(raw, list(essays["combo_id"]) or [c.combo_id for c in combos])
-    cohort_id = cohort_env or compute_cohort_id(manifest)
+    cohort_id, manifest = resolve_cohort(raw, list(essays["combo_id"]) or [c.combo_id for c in combos], cohort_env)
     evaluations = build_evaluation_tasks(raw, essays, cohort=cohort_id, replicates=evaluation_replicates)
     return TaskTables(list(combos), selection_table(combos), drafts, essays, evaluations, cohort_id, manifest)
 
@@ -170,11 +176,10 @@ def csv_text(frame: pd.DataFrame) -> str:
     return buffer.getvalue()
 
 
-TABLE_FILES = {
+# TaskTables attribute -> file under 2_tasks/ (the stages' from the stage table).
+TABLE_FILES: dict[str, str] = {
     "selection": "selected_combo_mappings.csv",
-    "drafts": "draft_generation_tasks.csv",
-    "essays": "essay_generation_tasks.csv",
-    "evaluations": "evaluation_tasks.csv",
+    **{facts.task_table: facts.task_file for facts in STAGE_FACTS.values()},
 }
 
 

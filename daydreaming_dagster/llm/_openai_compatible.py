@@ -12,9 +12,7 @@ import math
 from collections.abc import Mapping
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
-from typing import Any
-
-import openai
+from typing import TYPE_CHECKING, Any
 
 from ._types import (
     LLMConfigurationError,
@@ -24,11 +22,20 @@ from ._types import (
     TransientLLMError,
     Usage,
 )
+from .catalog import ModelInfo, parse_models_payload
+
+if TYPE_CHECKING:  # the SDK is imported when a provider is built, not with the package
+    import openai
 
 OPENROUTER_BASE_URL = "https://openrouter.ai/api/v1"
 #: Sent as the key to custom servers configured without one (llama-server, vLLM... need none).
 PLACEHOLDER_API_KEY = "no-key-configured"
 KEY_ENV_VARS = ("DD_LLM_API_KEY", "OPENROUTER_API_KEY")
+
+#: Statuses meaning "this server has no model catalogue" for ``list_models``.
+NO_CATALOGUE_STATUSES = frozenset({404, 405, 501})
+#: Per-request timeout cap of ``list_models`` (a preflight request, not a generation).
+LIST_MODELS_TIMEOUT_S = 30.0
 
 #: Statuses worth retrying (besides timeouts and connection errors): rate limits and server errors.
 RETRYABLE_STATUSES = frozenset({408, 409, 425, 429})
@@ -206,6 +213,8 @@ class OpenAICompatibleProvider:
             api_key = PLACEHOLDER_API_KEY
         self._api_key = api_key
         self.timeout_s = float(timeout_s)
+        import openai
+
         self._client = openai.OpenAI(
             api_key=api_key,
             base_url=self.base_url,
@@ -220,12 +229,18 @@ class OpenAICompatibleProvider:
     def limit_key(self) -> str:
         return f"{self.name}:{self.base_url}#{key_fingerprint(self._api_key)}"
 
+    def endpoint(self) -> str:
+        """The server's stable name for cache keys: ``openai_compatible:<base_url>`` (no key)."""
+        return f"{self.name}:{self.base_url}"
+
     def _redact(self, text: str) -> str:
         if self._api_key and self._api_key != PLACEHOLDER_API_KEY:
             text = text.replace(self._api_key, "***")
         return text
 
     def generate(self, request: LLMRequest) -> LLMResponse:
+        import openai
+
         try:
             raw = self._client.chat.completions.with_raw_response.create(
                 model=request.model,
@@ -248,6 +263,41 @@ class OpenAICompatibleProvider:
         except Exception as exc:  # a broken stream while reading the body
             raise TransientLLMError(f"failed reading the response body ({type(exc).__name__})") from exc
         return self._parse_body(body_text, status)
+
+    def list_models(self) -> list[ModelInfo] | None:
+        """``GET {base_url}/models`` (same auth header), one attempt: the catalogue with per-token prices.
+
+        None when the server has no catalogue (404/405/501, or an empty list). TransientLLMError when
+        it cannot be fetched now (connection error, timeout, 429, 5xx, a body that is not JSON).
+        LLMConfigurationError on 401/403 (the key). Other statuses: PermanentLLMError.
+        """
+        import openai
+
+        timeout = min(self.timeout_s, LIST_MODELS_TIMEOUT_S)
+        try:
+            raw = self._client.models.with_raw_response.list(timeout=timeout)
+            body_text = raw.text
+        except openai.APITimeoutError as exc:
+            raise TransientLLMError(f"listing models at {self.base_url} timed out after {timeout:g}s") from exc
+        except openai.APIConnectionError as exc:
+            cause = type(exc.__cause__).__name__ if exc.__cause__ is not None else "unknown cause"
+            raise TransientLLMError(f"cannot reach {self.base_url} to list models ({cause})") from exc
+        except openai.APIStatusError as exc:
+            if exc.status_code in NO_CATALOGUE_STATUSES:
+                return None
+            error = self._status_error(exc)
+            if exc.status_code in (401, 403):
+                raise LLMConfigurationError(f"listing models: {error.reason}") from exc
+            raise error from exc
+        except openai.APIError as exc:
+            raise TransientLLMError(self._redact(f"listing models: API error: {exc.message}")) from exc
+        try:
+            payload: Any = json.loads(body_text)
+        except ValueError as exc:
+            excerpt = self._redact(body_text[:80])
+            raise TransientLLMError(f"malformed JSON listing models at {self.base_url}: {excerpt!r}") from exc
+        models = parse_models_payload(payload)
+        return models or None
 
     def _status_error(self, exc: openai.APIStatusError) -> TransientLLMError | PermanentLLMError:
         status = exc.status_code

@@ -9,7 +9,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ._client import LLMClient
+from ._client import LLMClient, RequestGate, local_endpoint, openai_compatible_endpoint
 from ._limiter import ProviderLimits
 from ._llama_cpp import LlamaCppProvider, check_local_ready
 from ._openai_compatible import (
@@ -18,7 +18,7 @@ from ._openai_compatible import (
     is_openrouter,
     missing_key_message,
 )
-from ._retry import RetryPolicy
+from ._retry import ENV_MAX_ATTEMPTS, ENV_RETRY_BUDGET, RetryPolicy
 from ._types import LLMConfigurationError, ModelProvider, ModelRoute
 
 ENV_BASE_URL = "DD_LLM_BASE_URL"
@@ -27,7 +27,6 @@ ENV_OPENROUTER_KEY = "OPENROUTER_API_KEY"
 ENV_MAX_IN_FLIGHT = "DD_LLM_MAX_IN_FLIGHT"
 ENV_RPM = "DD_LLM_RPM"
 ENV_TIMEOUT = "DD_LLM_TIMEOUT_S"
-ENV_MAX_ATTEMPTS = "DD_LLM_MAX_ATTEMPTS"
 
 #: The embedded llama.cpp model runs one completion at a time, whatever the settings say.
 LOCAL_LIMITS = ProviderLimits(max_in_flight=1)
@@ -44,7 +43,10 @@ class LLMSettings:
     max_in_flight: concurrent requests per provider account (``DD_LLM_MAX_IN_FLIGHT``, 8).
     requests_per_minute: optional start-rate cap (``DD_LLM_RPM``; unset/0 = none, the default, fine for
       paid models; use 20 for OpenRouter ``:free`` models).
-    max_attempts: attempts per generation including the first (``DD_LLM_MAX_ATTEMPTS``, 6).
+    retry_budget_s: time allowed to one generation, retries, back-off and waits included
+      (``DD_LLM_RETRY_BUDGET_S``, 900 s): transient failures are retried until it is spent.
+    max_attempts: optional extra cap on attempts per generation including the first
+      (``DD_LLM_MAX_ATTEMPTS``; unset or 0 = unlimited within the budget, the default).
     """
 
     base_url: str = OPENROUTER_BASE_URL
@@ -52,15 +54,18 @@ class LLMSettings:
     timeout_s: float = 300.0
     max_in_flight: int = 8
     requests_per_minute: float | None = None
-    max_attempts: int = 6
+    max_attempts: int | None = None
+    retry_budget_s: float = 900.0
 
     def __post_init__(self) -> None:
         if not self.base_url.strip():
             raise LLMConfigurationError("base_url must not be empty")
         if self.timeout_s <= 0:
             raise LLMConfigurationError(f"timeout_s must be > 0, got {self.timeout_s}")
-        if self.max_attempts < 1:
-            raise LLMConfigurationError(f"max_attempts must be >= 1, got {self.max_attempts}")
+        if self.max_attempts is not None and self.max_attempts < 1:
+            raise LLMConfigurationError(f"max_attempts must be >= 1 or None, got {self.max_attempts}")
+        if self.retry_budget_s < 0:
+            raise LLMConfigurationError(f"retry_budget_s must be >= 0, got {self.retry_budget_s}")
         self.limits()  # validates max_in_flight / requests_per_minute
 
     def __repr__(self) -> str:
@@ -68,7 +73,7 @@ class LLMSettings:
         return (
             f"LLMSettings(base_url={self.base_url!r}, api_key={key}, timeout_s={self.timeout_s}, "
             f"max_in_flight={self.max_in_flight}, requests_per_minute={self.requests_per_minute}, "
-            f"max_attempts={self.max_attempts})"
+            f"max_attempts={self.max_attempts}, retry_budget_s={self.retry_budget_s})"
         )
 
     @property
@@ -79,7 +84,12 @@ class LLMSettings:
         return ProviderLimits(max_in_flight=self.max_in_flight, requests_per_minute=self.requests_per_minute)
 
     def retry_policy(self) -> RetryPolicy:
-        return RetryPolicy(max_attempts=self.max_attempts)
+        return RetryPolicy(max_attempts=self.max_attempts, budget_s=self.retry_budget_s)
+
+    @property
+    def endpoint(self) -> str:
+        """The name of the remote server for cache keys (``LLMClient.endpoint``)."""
+        return openai_compatible_endpoint(self.base_url)
 
     @classmethod
     def from_env(
@@ -116,11 +126,14 @@ class LLMSettings:
         for name, attr, kind in (
             (ENV_MAX_IN_FLIGHT, "max_in_flight", int),
             (ENV_TIMEOUT, "timeout_s", float),
-            (ENV_MAX_ATTEMPTS, "max_attempts", int),
+            (ENV_RETRY_BUDGET, "retry_budget_s", float),
         ):
             parsed = number(name, kind)
             if parsed is not None:
                 values[attr] = parsed
+        attempts = number(ENV_MAX_ATTEMPTS, int)
+        if attempts is not None:
+            values["max_attempts"] = attempts if attempts > 0 else None
         rpm = number(ENV_RPM, float)
         values["requests_per_minute"] = rpm if rpm else None
         known = {f.name for f in dataclasses.fields(cls)}
@@ -134,10 +147,16 @@ class LLMSettings:
 def build_llm_client(
     routes: Mapping[str, ModelRoute],
     settings: LLMSettings | None = None,
+    *,
+    request_gate: RequestGate | None = None,
     **client_kwargs: Any,
 ) -> LLMClient:
     """A client serving local routes with LlamaCppProvider (1 in flight per model) and every other
     route with one shared OpenAICompatibleProvider built from ``settings`` (default: from_env()).
+
+    ``request_gate(limit_key)``: an optional context manager around every attempt (cross-process
+    limits, e.g. Dagster concurrency pools). ``client.endpoint(id)`` is computed from the settings
+    and the route, without building a provider or loading a model.
 
     Providers are created on first use, so a missing key or extra only matters for the models a
     run uses; call ``client.check_ready(ids)`` before the first generation to fail early.
@@ -168,12 +187,17 @@ def build_llm_client(
     def limits_for(route: ModelRoute) -> ProviderLimits:
         return LOCAL_LIMITS if route.is_local else settings.limits()
 
+    def endpoint_for(route: ModelRoute) -> str:
+        return local_endpoint(route.model) if route.is_local else settings.endpoint
+
     client_kwargs.setdefault("retry", settings.retry_policy())
+    client_kwargs.setdefault("endpoint_for", endpoint_for)
     return LLMClient(
         routes,
         provider_for,
         limits=settings.limits(),
         readiness=readiness,
         limits_for=limits_for,
+        request_gate=request_gate,
         **client_kwargs,
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
@@ -77,24 +78,38 @@ class LLMResponse:
     def truncated(self) -> bool:
         return self.finish_reason == "length"
 
-    def info(self) -> dict[str, Any]:
-        """The record written into metadata.json under ``llm``."""
-        out: dict[str, Any] = {
-            "finish_reason": self.finish_reason,
-            "truncated": self.truncated,
-            "usage": self.usage.to_dict(),
+    def to_dict(self, *, text: bool = True) -> dict[str, Any]:
+        """The one serialized form: the response cache stores it whole, metadata.json without text."""
+        out: dict[str, Any] = {"text": self.text} if text else {}
+        out.update(finish_reason=self.finish_reason, usage=self.usage.to_dict())
+        optional = {
+            "native_finish_reason": self.native_finish_reason,
             "served_model": self.served_model,
             "provider": self.provider,
-            "latency_s": round(self.latency_s, 3),
-            "attempts": self.attempts,
+            "served_provider": self.served_provider,
+            "response_id": self.response_id,
         }
-        if self.native_finish_reason is not None:
-            out["native_finish_reason"] = self.native_finish_reason
-        if self.served_provider is not None:
-            out["served_provider"] = self.served_provider
-        if self.response_id is not None:
-            out["response_id"] = self.response_id
+        out.update({k: v for k, v in optional.items() if v is not None})
+        out.update(latency_s=round(self.latency_s, 3), attempts=self.attempts)
         return out
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], *, text: str | None = None) -> LLMResponse:
+        """Inverse of ``to_dict`` (``text`` supplies it when the record has none)."""
+        usage = data.get("usage") or {}
+        known = {f for f in Usage.__dataclass_fields__}
+        return cls(
+            text=str(data["text"]) if text is None else text,
+            finish_reason=str(data.get("finish_reason") or "unknown"),
+            usage=Usage(**{k: v for k, v in usage.items() if k in known}),
+            native_finish_reason=data.get("native_finish_reason"),
+            served_model=data.get("served_model"),
+            provider=data.get("provider"),
+            latency_s=float(data.get("latency_s") or 0.0),
+            attempts=int(data.get("attempts") or 0),
+            served_provider=data.get("served_provider"),
+            response_id=data.get("response_id"),
+        )
 
 
 class LLMError(Exception):

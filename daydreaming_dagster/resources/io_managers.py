@@ -10,7 +10,8 @@ import pandas as pd
 from dagster import ConfigurableIOManager, InputContext, OutputContext
 
 from daydreaming_dagster.cohort.tasks import csv_text
-from daydreaming_dagster.utils.document import PROMPT, GensStore, Stage, atomic_write_text
+from daydreaming_dagster.core.stages import Stage
+from daydreaming_dagster.engine.store import PROMPT, GensStore, atomic_write_text
 
 
 class CSVIOManager(ConfigurableIOManager):

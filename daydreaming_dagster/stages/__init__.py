@@ -1,34 +1,37 @@
-"""The three stages as StageSpecs: only what differs between them lives here."""
+"""The three stages as StageSpecs: only what differs between them lives here.
+
+``build_stage_specs`` gives the specs of one run; ``parser_for`` the parser a stage applies to a
+template's RAW text (also used by ``daydream reparse``); ``check_active_templates`` renders every
+active template once with representative inputs, so a template error stops the run before any call.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Any
 
-from daydreaming_dagster.cohort.combinations import Combination
-from daydreaming_dagster.resources.experiment_config import ExperimentConfig
-from daydreaming_dagster.stages import draft, essay, evaluation
-from daydreaming_dagster.stages.draft import build_draft_spec
-from daydreaming_dagster.stages.essay import build_essay_spec
-from daydreaming_dagster.stages.evaluation import build_evaluation_spec
-from daydreaming_dagster.utils.document import Stage
-from daydreaming_dagster.utils.generation_engine import StageSpec
-from daydreaming_dagster.utils.raw_data import InputError, InputProblem, RawData
-from daydreaming_dagster.utils.templates import TemplateProblem, check_template, read_template
-
-STAGE_VARIABLES: Mapping[Stage, frozenset[str]] = {
-    "draft": draft.VARIABLES,
-    "essay": essay.VARIABLES,
-    "evaluation": evaluation.VARIABLES,
-}
+from daydreaming_dagster.core.config import ExperimentConfig
+from daydreaming_dagster.core.stages import Stage
+from daydreaming_dagster.engine.flow import Parser, StageSpec
+from daydreaming_dagster.engine.templates import TemplateProblem, read_template, render_prompt
+from daydreaming_dagster.inputs import InputError, InputProblem, RawData
+from daydreaming_dagster.inputs.combinations import Combination
+from daydreaming_dagster.stages.draft import build_draft_spec, draft_parser
+from daydreaming_dagster.stages.essay import ESSAY_PARSER, build_essay_spec, essay_payload
+from daydreaming_dagster.stages.evaluation import build_evaluation_spec, evaluation_parser
 
 __all__ = [
-    "STAGE_VARIABLES",
-    "build_draft_spec",
-    "build_essay_spec",
-    "build_evaluation_spec",
     "build_stage_specs",
     "check_active_templates",
+    "parser_for",
 ]
+
+# What each stage's templates can use, as the fix of a template error says it.
+AVAILABLE: Mapping[Stage, str] = {
+    "draft": "concepts (a list; each item has name and content)",
+    "essay": "draft_block (text), links_block (the same text), draft_lines (a list of lines)",
+    "evaluation": "response (the essay's text)",
+}
 
 
 def build_stage_specs(
@@ -42,17 +45,45 @@ def build_stage_specs(
     }
 
 
+def parser_for(raw: RawData, stage: Stage, template_id: str) -> Parser:
+    """The parser the stage applies to RAW text generated with ``template_id``."""
+    if stage == "draft":
+        return draft_parser(raw, template_id)
+    if stage == "essay":
+        return ESSAY_PARSER
+    return evaluation_parser(raw, template_id)
+
+
+def _sample_payload(raw: RawData, stage: Stage) -> dict[str, Any]:
+    """Inputs of the stage's real shape, so attribute typos (``c.description``) surface now."""
+    if stage == "draft":
+        concepts = raw.active_concepts()[:2] or list(raw.concepts[:1])
+        return {"concepts": [{"name": c.name, "content": c.content("paragraph")} for c in concepts]}
+    if stage == "essay":
+        return essay_payload("First line of a draft\nSecond line\nThird line")
+    return {"response": "An essay.\nIt has several lines."}
+
+
 def check_active_templates(raw: RawData) -> None:
-    """Compile every active template and check its variables, before any paid call."""
+    """Compile and render every active template once; raise InputError naming file and line."""
     problems = []
-    for kind, provided in STAGE_VARIABLES.items():
-        for row in raw.active_templates(kind):
-            if kind == "essay" and row.generator == "copy":
+    for stage in ("draft", "essay", "evaluation"):
+        payload = _sample_payload(raw, stage)
+        for row in raw.active_templates(stage):
+            if stage == "essay" and row.generator == "copy":
                 continue
-            path = raw.template_path(kind, row.template_id)
+            path = raw.template_path(stage, row.template_id)
             try:
-                check_template(read_template(path), provided=provided, where=str(path))
+                render_prompt(read_template(path), payload, where=str(path))
             except TemplateProblem as exc:
-                problems.append(InputProblem(path, None, None, str(exc).removeprefix(f"{path}: "), "see above"))
+                problems.append(
+                    InputProblem(
+                        path,
+                        exc.line,
+                        None,
+                        exc.detail,
+                        f"{stage} templates can use only {AVAILABLE[stage]}",
+                    )
+                )
     if problems:
         raise InputError(problems)

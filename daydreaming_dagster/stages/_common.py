@@ -1,35 +1,36 @@
-"""Hook builders the three stage modules share (parent loading, template loading)."""
+"""What the three stage modules share: parent loading, template and grammar loading, settings."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
-from daydreaming_dagster.utils.document import PARSED, Stage
-from daydreaming_dagster.utils.generation_engine import GenerationContext, GenerationError, TaskRow
-from daydreaming_dagster.utils.raw_data import RawData, TemplateKind
-from daydreaming_dagster.utils.templates import read_template
-
-_NEXT_COMMAND = {
-    "draft": "daydream run --stages draft (or materialize draft_response for partition {pid})",
-    "essay": "daydream run --stages essay (or materialize essay_response for partition {pid})",
-}
+from daydreaming_dagster.core.config import ExperimentConfig
+from daydreaming_dagster.core.stages import STAGE_FACTS, Stage
+from daydreaming_dagster.engine.flow import GenerationContext, GenerationError, TaskRow
+from daydreaming_dagster.engine.store import PARSED
+from daydreaming_dagster.engine.templates import read_template
+from daydreaming_dagster.inputs import RawData
 
 
-def load_parent_text(
-    context: GenerationContext, task_row: TaskRow, *, parent_stage: Stage, child_stage: Stage
-) -> str:
+def load_parent_text(context: GenerationContext, task_row: TaskRow, *, child_stage: Stage) -> str:
     """The parent's parsed.txt, or a failure saying which parent to run first."""
+    parent_stage = STAGE_FACTS[child_stage].parent
+    assert parent_stage is not None
     parent_gen_id = str(task_row.get("parent_gen_id") or "").strip()
     gen_id = str(task_row.get("gen_id") or "")
     if not parent_gen_id:
         raise GenerationError(
             f"{child_stage} {gen_id}: task row has no parent_gen_id. Fix: rebuild the task tables.",
-            metadata={"gen_id": gen_id, "function": f"{child_stage}_response"},
+            metadata={"gen_id": gen_id, "function": STAGE_FACTS[child_stage].function_name},
         )
     store = context.store
     text = store.read(parent_stage, parent_gen_id, PARSED) if store.is_complete(parent_stage, parent_gen_id) else None
     if text is None or not text.strip():
-        hint = _NEXT_COMMAND[parent_stage].format(pid=parent_gen_id)
+        hint = (
+            f"daydream run --stages {parent_stage} (or materialize {STAGE_FACTS[parent_stage].function_name} "
+            f"for partition {parent_gen_id})"
+        )
         raise GenerationError(
             f"{child_stage} {gen_id}: parent {parent_stage} {parent_gen_id} is not generated yet "
             f"(no complete {store.gen_dir(parent_stage, parent_gen_id)}). Fix: run it first: {hint}.",
@@ -39,29 +40,42 @@ def load_parent_text(
                 "parent_stage": parent_stage,
                 "parent_gen_dir": str(store.gen_dir(parent_stage, parent_gen_id)),
             },
+            cause=f"{child_stage}: parent {parent_stage} not generated yet. Fix: run --stages {parent_stage} first",
         )
     return text
 
 
-def template_loader(raw: RawData, kind: TemplateKind) -> Callable[[str], str]:
+def common_hooks(raw: RawData, config: ExperimentConfig, stage: Stage) -> dict[str, Any]:
+    """The StageSpec fields every stage fills the same way: facts, loaders, settings."""
+    facts = STAGE_FACTS[stage]
+    return {
+        "facts": facts,
+        "template_loader": template_loader(raw, stage),
+        "grammar_loader": grammar_loader(raw, stage),
+        "max_tokens": int(config.setting(facts.max_tokens_setting)),
+        "temperature": float(config.setting(facts.temperature_setting)),
+    }
+
+
+def template_loader(raw: RawData, stage: Stage) -> Callable[[str], str]:
     """Reads each template file once per spec (the spec lives for one run)."""
     cache: dict[str, str] = {}
 
     def load(template_id: str) -> str:
         if template_id not in cache:
-            cache[template_id] = read_template(raw.template_path(kind, raw.template(kind, template_id).template_id))
+            cache[template_id] = read_template(raw.template_path(stage, raw.template(stage, template_id).template_id))
         return cache[template_id]
 
     return load
 
 
-def grammar_loader(raw: RawData, kind: TemplateKind) -> Callable[[str], str | None]:
+def grammar_loader(raw: RawData, stage: Stage) -> Callable[[str], str | None]:
     """``<template>.gbnf`` beside a template file, when there is one (read once per spec)."""
     cache: dict[str, str | None] = {}
 
     def load(template_id: str) -> str | None:
         if template_id not in cache:
-            path = raw.template_path(kind, template_id).with_suffix(".gbnf")
+            path = raw.template_path(stage, template_id).with_suffix(".gbnf")
             cache[template_id] = path.read_text(encoding="utf-8") if path.is_file() else None
         return cache[template_id]
 

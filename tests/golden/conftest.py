@@ -17,23 +17,20 @@ from typing import Any
 
 import pytest
 
-MISSING_REASON = "../shared/compat not found: golden tests need the shared compat fixtures beside the repo"
+from tests.conftest import COMPAT, MISSING_REASON, require_compat
 
 Case = dict[str, Any]
 
 
 def compat_dir() -> Path:
     """``<repo>/../shared/compat`` (it may not exist)."""
-    return Path(__file__).resolve().parents[2].parent / "shared" / "compat"
+    return COMPAT
 
 
 @pytest.fixture
 def compat() -> Path:
     """The compat directory; skips the test when it is missing."""
-    path = compat_dir()
-    if not path.is_dir():
-        pytest.skip(MISSING_REASON)
-    return path
+    return require_compat()
 
 
 def read_text_exact(path: Path) -> str:

@@ -6,39 +6,16 @@ template has a parser and no active essay template is copy mode. ``run_id`` diff
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
 
 from daydreaming_dagster.cohort.runner import CohortRunner
 from daydreaming_dagster.cohort.tasks import TABLE_FILES, csv_text
-from daydreaming_dagster.utils.document import GensStore
-from tests.conftest import require_compat
-from tests.kit.engine_kit import make_cohort, make_context
-from tests.kit.mock_llm import ScriptedProvider
-
-
-def compare_tree(golden: Path, ours: Path) -> list[str]:
-    """Differences between a golden gens tree and ours (metadata: golden keys, run_id masked)."""
-    problems = []
-    for path in sorted(golden.rglob("*")):
-        if path.is_dir():
-            continue
-        rel = path.relative_to(golden)
-        mine = ours / rel
-        if not mine.is_file():
-            problems.append(f"missing {rel}")
-        elif path.name == "metadata.json":
-            want, got = json.loads(path.read_text()), json.loads(mine.read_text())
-            for key, value in want.items():
-                if key != "run_id" and got.get(key) != value:
-                    problems.append(f"{rel}: {key} = {got.get(key)!r}, golden {value!r}")
-            if "run_id" not in got:
-                problems.append(f"{rel}: no run_id")
-        elif path.read_bytes() != mine.read_bytes():
-            problems.append(f"bytes differ: {rel}")
-    return problems
+from daydreaming_dagster.engine.store import GensStore
+from daydreaming_dagster.testing.engine_kit import make_cohort, make_context
+from daydreaming_dagster.testing.mock_llm import ScriptedProvider
+from tests.conftest import compare_tree, require_compat
 
 
 @pytest.mark.parametrize("case,cohort_env", [("active", None), ("cohort", "compat-cohort-1")])

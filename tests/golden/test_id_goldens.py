@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from daydreaming_dagster.utils.ids import (
+from daydreaming_dagster.core.ids import (
     compute_cohort_id,
     draft_task_id,
     essay_task_id,

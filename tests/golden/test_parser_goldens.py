@@ -6,8 +6,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from daydreaming_dagster.utils.draft_parsers import get_draft_parser
-from daydreaming_dagster.utils.eval_response_parser import (
+from daydreaming_dagster.core.draft_parsers import get_draft_parser
+from daydreaming_dagster.core.score_parser import (
     ALLOWED_SCORE_PARSERS,
     format_score,
     parse_llm_response,

@@ -26,8 +26,13 @@ from daydreaming_dagster.llm import (
     resolve_local_model,
 )
 from daydreaming_dagster.resources.llm import LLMResource
-from tests.kit.fake_openai_server import FakeOpenAIServer
-from tests.kit.mock_llm import MockLLMResource, ScriptedProvider, ScriptedReply, canned_compat_text
+from daydreaming_dagster.testing.fake_openai_server import FakeOpenAIServer
+from daydreaming_dagster.testing.mock_llm import (
+    MockLLMResource,
+    ScriptedProvider,
+    ScriptedReply,
+    canned_compat_text,
+)
 
 ROUTES = {
     "sonnet-4": ModelRoute("sonnet-4", "anthropic", "anthropic/claude-sonnet-4"),

@@ -23,8 +23,8 @@ from daydreaming_dagster.llm import (
     build_llm_client,
 )
 from daydreaming_dagster.llm._limiter import Limiter, shared_limiter
-from tests.kit.fake_openai_server import FakeOpenAIServer
-from tests.kit.mock_llm import ScriptedProvider, ScriptedReply
+from daydreaming_dagster.testing.fake_openai_server import FakeOpenAIServer
+from daydreaming_dagster.testing.mock_llm import ScriptedProvider, ScriptedReply
 
 ROUTES = {"m": ModelRoute("m", "openrouter", "vendor/model")}
 

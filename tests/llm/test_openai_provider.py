@@ -20,8 +20,8 @@ from daydreaming_dagster.llm import (
     TransientLLMError,
     parse_retry_after,
 )
-from tests.kit.fake_openai_server import FakeOpenAIServer
-from tests.kit.mock_llm import canned_compat_text
+from daydreaming_dagster.testing.fake_openai_server import FakeOpenAIServer
+from daydreaming_dagster.testing.mock_llm import canned_compat_text
 
 KEY = "sk-or-v1-TESTSECRET-0123456789abcdef"
 ROUTES = {"sonnet-4": ModelRoute("sonnet-4", "anthropic", "anthropic/claude-sonnet-4")}
@@ -85,7 +85,7 @@ def test_usage_cost_reasoning_and_served_model_captured() -> None:
     assert response.usage.cost == pytest.approx(0.00123)
     assert response.usage.reasoning_tokens == 12
     assert response.served_model == "anthropic/claude-4-sonnet-20250522"
-    info = response.info()
+    info = response.to_dict(text=False)
     assert info["usage"] == {
         "prompt_tokens": len(PROMPT) // 4,
         "completion_tokens": 50,
@@ -93,7 +93,7 @@ def test_usage_cost_reasoning_and_served_model_captured() -> None:
         "reasoning_tokens": 12,
         "cost": 0.00123,
     }
-    assert info["served_provider"] == "Anthropic" and info["truncated"] is False and info["attempts"] == 1
+    assert info["served_provider"] == "Anthropic" and info["attempts"] == 1
 
 
 def test_429_retry_after_is_honoured(srv: FakeOpenAIServer, caplog: pytest.LogCaptureFixture) -> None:

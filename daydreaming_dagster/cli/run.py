@@ -1,0 +1,251 @@
+"""``daydream run``: a cohort end to end.
+
+It validates every input, builds the task tables, checks every model it will call, says what
+would cost money unnoticed (fallback descriptions, a changed cohort id, orphaned folders), then
+generates every selected stage concurrently (pipelined: an essay starts as soon as its draft is
+done), writes the result tables and ends with a summary. Re-running skips what is complete.
+
+Ctrl-C or SIGTERM: no new generation starts; calls in flight finish and are stored (a countdown
+shows the wait); then the summary, the command that resumes, and exit 130. A second Ctrl-C
+abandons the calls in flight at once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shlex
+import sys
+from typing import TYPE_CHECKING
+
+from daydreaming_dagster.cli._common import (
+    EXIT_BAD_INPUT,
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    add_data_root,
+    make_console,
+    print_error,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from rich.console import Console
+    from rich.table import Table
+
+    from daydreaming_dagster.cohort.runner import RunSummary
+    from daydreaming_dagster.core.stages import Stage
+
+GRACE_ENV = "DD_INTERRUPT_GRACE_S"
+
+
+def add_parser(sub: argparse._SubParsersAction, name: str) -> None:
+    run = sub.add_parser(
+        name,
+        help="run a cohort end to end",
+        description="Build the task tables from DATA_ROOT/1_raw, generate every selected stage "
+        "(skipping generations already complete on disk), then write the result tables. "
+        "Exit status: 0 all succeeded, 1 some generation failed, 2 bad input or configuration, "
+        "130 interrupted (run the same command again to resume).",
+    )
+    add_data_root(run)
+    run.add_argument("--stages", default="draft,essay,evaluation", help="comma-separated stages to run (default: all)")
+    run.add_argument(
+        "--concurrency", type=int, default=None, help="generations and requests in flight (default: experiment config, 8)"
+    )
+    run.add_argument("--k-max", type=int, default=None, help="concepts per combination (default: experiment config, 6)")
+    run.add_argument(
+        "--force",
+        action="store_true",
+        help="regenerate the selected stages' generations even if complete, with fresh LLM calls "
+        "(descendants in stages not selected keep their files)",
+    )
+    run.add_argument("--no-cache", action="store_true", help="neither read nor write the response cache")
+    run.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
+def _summary_table(summary: RunSummary, stages: Sequence[Stage]) -> Table:
+    from rich.table import Table
+
+    table = Table(title="DayDreaming run summary")
+    for column in ("stage", "done", "skipped", "failed", "blocked"):
+        table.add_column(column, justify="right" if column != "stage" else "left")
+    for stage in stages:
+        c = summary.counts[stage]
+        table.add_row(stage, *(str(c.get(s, 0)) for s in ("done", "skipped", "failed", "blocked")))
+    return table
+
+
+def resume_command(argv: Sequence[str] | None = None) -> str:
+    """The command line that started this run, to run again."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    return " ".join(["daydream", *(shlex.quote(a) for a in args)])
+
+
+def _warn(console: Console, text: str) -> None:
+    from rich.text import Text
+
+    console.print(Text("warning: ", style="yellow"), Text(text))
+
+
+def run(args: argparse.Namespace) -> int:
+    import logging
+    import signal
+    import threading
+    import uuid
+    from pathlib import Path
+
+    from rich.logging import RichHandler
+
+    from daydreaming_dagster.cli._progress import PlainStopNotice, RichStageProgress
+    from daydreaming_dagster.cohort.checks import cohort_change, description_gaps, orphans
+    from daydreaming_dagster.cohort.pipeline import (
+        load_cohort,
+        pending_model_ids,
+        preflight,
+        run_items,
+        save_task_tables,
+    )
+    from daydreaming_dagster.cohort.runner import failure_groups
+    from daydreaming_dagster.core.config import load_experiment_config
+    from daydreaming_dagster.core.stages import stage_order
+    from daydreaming_dagster.engine.cache import ResponseCache
+    from daydreaming_dagster.engine.flow import GenerationContext
+    from daydreaming_dagster.engine.store import GensStore
+    from daydreaming_dagster.inputs import InputError
+    from daydreaming_dagster.llm import LLMConfigurationError, LLMSettings, build_llm_client
+    from daydreaming_dagster.results.scores import parsed_scores, write_results
+
+    console = make_console()
+    logging.basicConfig(
+        level=logging.WARNING, format="%(message)s", handlers=[RichHandler(console=console, show_path=False)]
+    )
+    data_root = Path(args.data_root)
+    try:
+        stages = stage_order(args.stages.split(","))
+        if not stages:
+            raise ValueError("no stage given")
+    except ValueError as exc:
+        print_error(console, "Bad flag:", f"--stages {args.stages!r}: {exc}. Fix: e.g. --stages draft,essay")
+        return EXIT_BAD_INPUT
+    for flag, value in (("--concurrency", args.concurrency), ("--k-max", args.k_max)):
+        if value is not None and value < 1:
+            print_error(console, "Bad flag:", f"{flag} {value}: must be at least 1. Fix: e.g. {flag} 4")
+            return EXIT_BAD_INPUT
+    try:
+        grace_s = float(os.environ.get(GRACE_ENV) or 120)
+    except ValueError:
+        print_error(console, "Bad setting:", f"{GRACE_ENV}={os.environ[GRACE_ENV]!r} is not a number of seconds.")
+        return EXIT_BAD_INPUT
+    try:
+        config = load_experiment_config(data_root, k_max=args.k_max, concurrency=args.concurrency)
+        if args.no_cache:
+            config = config.model_copy(update={"response_cache": False})
+        cohort = load_cohort(data_root, config)
+    except (InputError, ValueError) as exc:
+        print_error(console, "Input error (nothing was generated):", f"\n{exc}")
+        return EXIT_BAD_INPUT
+    store = GensStore(data_root)
+    items = cohort.items(stages)
+    try:
+        # --concurrency > DD_LLM_MAX_IN_FLIGHT > the experiment's concurrency: one number bounds both
+        # the generations in flight and the requests in flight, unless the environment splits them.
+        settings = LLMSettings.from_env(defaults={"max_in_flight": config.concurrency}, max_in_flight=args.concurrency)
+        client = build_llm_client(cohort.raw.routes(), settings)
+        preflight(client, pending_model_ids(cohort, items, store, force=args.force))
+    except (LLMConfigurationError, ValueError) as exc:
+        print_error(console, "Cannot start (no generation was attempted):", f"\n{exc}")
+        return EXIT_BAD_INPUT
+
+    gaps = description_gaps(cohort.raw, cohort.combinations)
+    for gap in gaps:
+        _warn(console, gap.message(cohort.raw))
+    change = cohort_change(data_root, cohort.tables)
+    if change is not None:
+        _warn(console, change.message())
+    save_task_tables(cohort)
+    left_over = orphans(data_root, cohort.tables)
+    if left_over:
+        counts = ", ".join(f"{len(ids)} {stage}" for stage, ids in left_over.items())
+        _warn(
+            console,
+            f"{counts} generation folder(s) under {data_root / 'gens'} belong to no task of this cohort "
+            f"(an earlier cohort's). List them: daydream orphans --data-root {shlex.quote(str(data_root))} "
+            "(add --delete to remove them).",
+        )
+
+    context = GenerationContext(
+        run_id=f"cli-{uuid.uuid4()}",
+        store=store,
+        llm=client,
+        cache=ResponseCache.for_data_root(data_root) if config.response_cache else None,
+        refresh_cache=args.force,
+    )
+    console.print(
+        f"Cohort {cohort.tables.cohort_id}: {len(cohort.combinations)} combination(s), "
+        + ", ".join(f"{len(cohort.rows(s))} {s}" for s in stages)
+        + f"; concurrency {config.concurrency}; data root {data_root}"
+    )
+    stop, abandon = threading.Event(), threading.Event()
+
+    def on_signal(signum: int, frame: object) -> None:
+        if not stop.is_set():
+            stop.set()
+            name = signal.Signals(signum).name
+            console.print(
+                f"\n{name}: no new generation starts; calls in flight finish and are stored "
+                f"(at most {grace_s:.0f} s; Ctrl-C again to abandon them)."
+            )
+        else:
+            abandon.set()
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    progress = RichStageProgress(console) if not args.quiet else PlainStopNotice(console)
+    try:
+        summary = run_items(
+            context,
+            cohort.specs(),
+            items,
+            concurrency=config.concurrency,
+            force=args.force,
+            progress=progress,
+            stop=stop,
+            abandon=abandon,
+            grace_s=grace_s,
+        )
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+    results = None
+    if "evaluation" in stages and summary.stopped is None:
+        scores = parsed_scores(store, cohort.tables.evaluations, cohort.tables.essays, cohort.combinations)
+        results = write_results(data_root, scores)
+    console.print(_summary_table(summary, stages))
+    console.print(
+        f"Paid LLM calls {summary.llm_calls}; reused from the response cache (no cost) {summary.cache_hits}; "
+        f"tokens {summary.prompt_tokens} in / {summary.completion_tokens} out; cost {summary.cost:.4f}; "
+        f"wall time {summary.wall_s:.1f} s"
+    )
+    if gaps:
+        _warn(console, f"{sum(len(g.concept_ids) for g in gaps)} concept(s) were shown with a fallback description (see above).")
+    if results:
+        console.print("Scores: " + ", ".join(str(p) for p in results.values()))
+    for cause, count, example in failure_groups(summary.failures)[:10]:
+        print_error(console, f"failed ×{count}:", f"{cause} (e.g. {example.stage} {example.gen_id})")
+    groups = failure_groups(summary.failures)
+    if len(groups) > 10:
+        console.print(f"... and {len(groups) - 10} more causes")
+    if summary.stopped == "interrupted":
+        lost = f"; {summary.abandoned} call(s) in flight were abandoned" if summary.abandoned else ""
+        console.print(
+            f"Interrupted: {summary.not_started} generation(s) not started{lost}. Every answer received "
+            f"is stored. Resume with: {resume_command()}"
+        )
+        if summary.abandoned:
+            # Abandoned calls still run in worker threads; do not wait for them.
+            sys.stdout.flush()
+            os._exit(EXIT_INTERRUPTED)
+        return EXIT_INTERRUPTED
+    return EXIT_OK if summary.ok else EXIT_FAILED

@@ -1,0 +1,157 @@
+"""What a run says before it starts, so nothing that costs money happens silently.
+
+- ``description_gaps``: concepts shown with a fallback text because their description file at the
+  chosen level is missing (likely misnamed: the files of that folder matching no concept are listed).
+- ``cohort_change``: the cohort id that salts evaluation ids changed since the last task tables;
+  which input changed and how many generations get new ids.
+- ``orphans``: generation folders that no task of the current tables names (an earlier cohort's).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from daydreaming_dagster.cohort.tasks import TABLE_FILES, TASKS_DIR, TaskTables
+from daydreaming_dagster.core.stages import STAGE_FACTS, STAGES, Stage
+from daydreaming_dagster.inputs import RawData
+from daydreaming_dagster.inputs.combinations import Combination
+from daydreaming_dagster.inputs.types import RAW_DIR
+
+
+@dataclass(frozen=True)
+class DescriptionGap:
+    level: str
+    folder: Path
+    concept_ids: tuple[str, ...]  # used by the cohort, without a file at ``level``
+    unmatched_files: tuple[str, ...]  # files in ``folder`` that match no concept id
+
+    def message(self, raw: RawData) -> str:
+        by_id = {c.concept_id: c for c in raw.concepts}
+        shown = []
+        for cid in self.concept_ids:
+            concept = by_id[cid]
+            text = concept.content(self.level)
+            fallback = "its name" if text == concept.name else "another level's description"
+            shown.append(f"{cid} (shows {fallback})")
+        out = (
+            f"{len(self.concept_ids)} concept(s) have no description at level '{self.level}' "
+            f"({self.folder}): {', '.join(shown)}."
+        )
+        if self.unmatched_files:
+            out += f" Files there that match no concept id (misnamed?): {', '.join(self.unmatched_files)}."
+        return out
+
+
+def description_gaps(raw: RawData, combos: Iterable[Combination]) -> list[DescriptionGap]:
+    used: dict[str, set[str]] = {}
+    for combo in combos:
+        used.setdefault(combo.description_level, set()).update(combo.concept_ids)
+    by_id = {c.concept_id: c for c in raw.concepts}
+    gaps = []
+    for level, ids in sorted(used.items()):
+        missing = tuple(sorted(cid for cid in ids if not by_id[cid].descriptions.get(level)))
+        if not missing:
+            continue
+        folder = raw.data_root / RAW_DIR / "concepts" / f"descriptions-{level}"
+        files = sorted(p.name for p in folder.glob("*")) if folder.is_dir() else []
+        unmatched = tuple(name for name in files if Path(name).stem not in by_id)
+        gaps.append(DescriptionGap(level, folder, missing, unmatched))
+    return gaps
+
+
+@dataclass(frozen=True)
+class CohortChange:
+    previous: str
+    current: str
+    changes: tuple[str, ...]  # what differs between the two manifests
+    new_ids: Mapping[Stage, int] = field(default_factory=dict)  # generations whose gen_id is new
+
+    def message(self) -> str:
+        what = "; ".join(self.changes) if self.changes else "the inputs behind the cohort id"
+        counts = ", ".join(f"{n} {stage}" for stage, n in self.new_ids.items() if n)
+        return (
+            f"The cohort id changed from {self.previous} to {self.current} ({what}). "
+            f"Generations with new ids: {counts or 'none'}; those whose call was made before are "
+            "served from the response cache at no cost."
+        )
+
+
+def _manifest(data_root: Path, cohort_id: str) -> dict[str, Any] | None:
+    try:
+        value = json.loads((data_root / "cohorts" / cohort_id / "manifest.json").read_text(encoding="utf-8"))
+    except (FileNotFoundError, json.JSONDecodeError):
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def _diff(old: Mapping[str, Any], new: Mapping[str, Any], prefix: str = "") -> list[str]:
+    out = []
+    for key in sorted(set(old) | set(new)):
+        a, b = old.get(key), new.get(key)
+        name = f"{prefix}{key}"
+        if isinstance(a, Mapping) and isinstance(b, Mapping):
+            out.extend(_diff(a, b, f"{name}."))
+        elif a != b:
+            if isinstance(a, list) and isinstance(b, list):
+                added, removed = sorted(set(b) - set(a)), sorted(set(a) - set(b))
+                parts = [f"+{len(added)}" if added else "", f"-{len(removed)}" if removed else ""]
+                sample = ", ".join([*(f"+{x}" for x in added[:3]), *(f"-{x}" for x in removed[:3])])
+                out.append(f"{name} {' '.join(p for p in parts if p)} ({sample})")
+            else:
+                out.append(f"{name}: {a!r} -> {b!r}")
+    return out
+
+
+def previous_tables(data_root: Path) -> dict[Stage, set[str]]:
+    """gen_ids of the task tables on disk (the previous run's), per stage."""
+    out: dict[Stage, set[str]] = {}
+    for stage in STAGES:
+        path = Path(data_root) / TASKS_DIR / STAGE_FACTS[stage].task_file
+        if path.is_file():
+            frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+            out[stage] = set(frame["gen_id"]) if "gen_id" in frame.columns else set()
+    return out
+
+
+def previous_cohort_id(data_root: Path) -> str | None:
+    path = Path(data_root) / TASKS_DIR / TABLE_FILES["evaluations"]
+    if not path.is_file():
+        return None
+    frame = pd.read_csv(path, dtype=str, keep_default_na=False, usecols=lambda c: c == "cohort_id")
+    values = set(frame["cohort_id"]) if "cohort_id" in frame.columns else set()
+    return next(iter(values)) if len(values) == 1 else None
+
+
+def cohort_change(data_root: Path, tables: TaskTables) -> CohortChange | None:
+    """None when there were no earlier tables or the cohort id is unchanged."""
+    previous = previous_cohort_id(data_root)
+    if previous is None or previous == tables.cohort_id:
+        return None
+    old_manifest = _manifest(data_root, previous)
+    changes = tuple(_diff(old_manifest, tables.manifest)) if old_manifest is not None else ()
+    before = previous_tables(data_root)
+    new_ids: dict[Stage, int] = {}
+    for stage in STAGES:
+        frame = getattr(tables, STAGE_FACTS[stage].task_table)
+        new_ids[stage] = len(set(frame["gen_id"]) - before.get(stage, set()))
+    return CohortChange(previous, tables.cohort_id, changes, new_ids)
+
+
+def orphans(data_root: Path, tables: TaskTables) -> dict[Stage, list[str]]:
+    """Generation folders on disk that the current task tables do not name, per stage."""
+    out: dict[Stage, list[str]] = {}
+    for stage in STAGES:
+        folder = Path(data_root) / "gens" / stage
+        if not folder.is_dir():
+            continue
+        wanted = set(getattr(tables, STAGE_FACTS[stage].task_table)["gen_id"])
+        extra = sorted(p.name for p in folder.iterdir() if p.is_dir() and p.name not in wanted)
+        if extra:
+            out[stage] = extra
+    return out

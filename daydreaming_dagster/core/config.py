@@ -1,0 +1,74 @@
+"""Experiment settings: combination size, token budgets, temperatures, replicates.
+
+Defaults are upstream's ``ExperimentConfig``. A data root may carry ``experiment.toml`` with any of
+these fields; the CLI's flags override the file. A plain pydantic model: the Dagster resource that
+reads it at run start lives in ``resources/experiment_config.py``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import tomllib
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+EXPERIMENT_FILE = "experiment.toml"
+
+
+class ExperimentConfig(BaseModel):
+    """Settings of one cohort (immutable; ``model_copy(update=...)`` to derive one)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    k_max: int = Field(default=6, ge=1, description="Concepts per combination (every k-combination).")
+    description_level: Literal["sentence", "paragraph", "article"] = Field(
+        default="paragraph", description="Which concept description file templates show."
+    )
+    draft_generation_max_tokens: int = Field(default=20480, ge=1)
+    essay_generation_max_tokens: int = Field(default=20480, ge=1)
+    evaluation_max_tokens: int = Field(default=20480, ge=1)
+    generation_temperature: float = Field(default=0.7, ge=0.0)
+    # Upstream declared 0.1 but never passed it (every call ran at 0.7); we honour it.
+    evaluation_temperature: float = Field(default=0.1, ge=0.0)
+    min_draft_lines: int = Field(default=3, ge=0)
+    draft_replicates: int = Field(default=1, ge=1)
+    essay_replicates: int = Field(default=1, ge=1)
+    evaluation_replicates: int = Field(default=1, ge=1)
+    concurrency: int = Field(default=8, ge=1, description="Generations in flight within one process.")
+    response_cache: bool = Field(default=True, description="Reuse stored responses for identical calls.")
+
+    def setting(self, name: str) -> Any:
+        """A field by name (the stage table names each stage's fields)."""
+        return getattr(self, name)
+
+
+def load_experiment_config(data_root: Path | str, **overrides: Any) -> ExperimentConfig:
+    """``<data_root>/experiment.toml`` (optional) with non-None ``overrides`` applied on top.
+
+    Raises ValueError naming the file, the setting and the fix.
+    """
+    values: dict[str, Any] = {}
+    path = Path(data_root) / EXPERIMENT_FILE
+    if path.is_file():
+        with path.open("rb") as fh:
+            try:
+                values = tomllib.load(fh)
+            except tomllib.TOMLDecodeError as exc:
+                raise ValueError(f"{path}: {exc}. Fix: correct the TOML syntax.") from exc
+        unknown = sorted(set(values) - set(ExperimentConfig.model_fields))
+        if unknown:
+            raise ValueError(
+                f"{path}: unknown setting(s) {', '.join(unknown)}. "
+                f"Fix: use only {', '.join(sorted(ExperimentConfig.model_fields))}."
+            )
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    try:
+        return ExperimentConfig(**values)
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors():
+            name = ".".join(str(p) for p in error["loc"])
+            source = "flag or override" if name in overrides and overrides[name] is not None else str(path)
+            problems.append(f"{source}: setting '{name}' = {error.get('input')!r}: {error['msg']}.")
+        raise ValueError("\n".join(problems) + " Fix: correct the value(s) above.") from None

@@ -1,0 +1,100 @@
+"""The gens store: ``<data_root>/gens/<stage>/<gen_id>/{prompt.txt,raw.txt,parsed.txt,metadata.json}``.
+
+Every file is written atomically (a temporary file in the same directory, then ``os.replace``), so a
+killed process leaves either the old file or the new one, never half of one. ``metadata.json`` is
+written last and carries ``status``: a generation is complete only when it says so, which is what
+resume relies on.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from daydreaming_dagster.core.paths import require_safe_segment
+from daydreaming_dagster.core.stages import STAGE_FACTS, STAGES, Stage
+from daydreaming_dagster.engine.record import GenerationRecord
+
+PROMPT = "prompt.txt"
+RAW = "raw.txt"
+PARSED = "parsed.txt"
+METADATA = "metadata.json"
+
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write UTF-8 text with ``\\n`` kept as is; readers never see a partial file."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+
+
+@dataclass(frozen=True)
+class GensStore:
+    """Reads and writes generation documents under ``<data_root>/gens``."""
+
+    data_root: Path
+
+    @property
+    def root(self) -> Path:
+        return self.data_root / "gens"
+
+    def gen_dir(self, stage: Stage, gen_id: str) -> Path:
+        if stage not in STAGES:
+            raise ValueError(f"unknown stage {stage!r}; expected one of {', '.join(STAGES)}")
+        return self.root / stage / require_safe_segment(gen_id, what="gen_id")
+
+    def write(self, stage: Stage, gen_id: str, name: str, text: str) -> Path:
+        path = self.gen_dir(stage, gen_id) / name
+        try:
+            atomic_write_text(path, text)
+        except FileNotFoundError:  # first file of this generation: create its folder once
+            path.parent.mkdir(parents=True, exist_ok=True)
+            atomic_write_text(path, text)
+        return path
+
+    def write_record(self, stage: Stage, gen_id: str, record: GenerationRecord) -> Path:
+        return self.write(stage, gen_id, METADATA, record.to_json())
+
+    def remove(self, stage: Stage, gen_id: str, name: str) -> None:
+        try:
+            (self.gen_dir(stage, gen_id) / name).unlink()
+        except FileNotFoundError:
+            pass
+
+    def read(self, stage: Stage, gen_id: str, name: str) -> str | None:
+        """The file's text, or None when it does not exist."""
+        try:
+            return (self.gen_dir(stage, gen_id) / name).read_bytes().decode("utf-8")
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+
+    def read_record(self, stage: Stage, gen_id: str) -> GenerationRecord | None:
+        """The generation's metadata.json as a record, or None (absent, torn or not an object)."""
+        text = self.read(stage, gen_id, METADATA)
+        if text is None:
+            return None
+        return GenerationRecord.from_json(text, task_key_names=STAGE_FACTS[stage].task_keys)
+
+    def is_complete(self, stage: Stage, gen_id: str, record: GenerationRecord | None = None) -> bool:
+        """True when a finished generation is on disk (ours, or upstream's final write).
+
+        Upstream's final metadata has ``stage``; its early write (left behind when a step
+        failed) has only ``function``/``gen_id``. Ours says ``status``.
+        """
+        if record is None:  # callers that already read it pass it in
+            record = self.read_record(stage, gen_id)
+        if record is None or not record.stage or not record.complete:
+            return False
+        directory = self.gen_dir(stage, gen_id)
+        return (directory / RAW).is_file() and (directory / PARSED).is_file()

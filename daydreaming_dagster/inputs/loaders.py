@@ -1,0 +1,246 @@
+"""Load and validate the user's inputs under ``<data_root>/1_raw``.
+
+One job: turn the CSVs, concept descriptions and template files of a data root into typed,
+validated values, or raise one :class:`InputError` listing *every* problem found (file, line,
+column, what is wrong and how to fix it). Nothing is silently dropped or coerced.
+
+Files read (upstream seed-era layout):
+
+- ``concepts_metadata.csv`` (concept_id, name, active) and
+  ``concepts/descriptions-<level>/<concept_id>.txt`` for level sentence, paragraph, article
+- ``draft_templates.csv`` (template_id, template_name, description, active[, parser])
+- ``essay_templates.csv`` (template_id, template_name, description, active, generator)
+- ``evaluation_templates.csv`` (template_id, template_name, description, active, parser)
+- ``llm_models.csv`` (id, model, provider[, display_name], for_generation, for_evaluation[, specialization])
+- template files: ``generation_templates/{draft,essay}/<id>.txt`` and ``evaluation_templates/<id>.txt``
+- optionally ``selected_combo_mappings.csv`` (a curated selection; only its presence is recorded here)
+
+``link_templates.csv`` is legacy and ignored.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from types import MappingProxyType
+
+from daydreaming_dagster.inputs.reader import Problems, check_ids, parse_bool, read_table, require_some
+from daydreaming_dagster.inputs.types import (
+    CONCEPTS_CSV,
+    CURATED_SELECTION_CSV,
+    DESCRIPTION_LEVELS,
+    DRAFT_PARSERS,
+    ESSAY_GENERATORS,
+    EVALUATION_PARSERS,
+    MODELS_CSV,
+    RAW_DIR,
+    TEMPLATE_CSVS,
+    Concept,
+    ModelRow,
+    RawData,
+    TemplateKind,
+    TemplateRow,
+    template_file_path,
+)
+
+_TEMPLATE_COLUMNS = ("template_id", "template_name", "description", "active")
+
+
+# --------------------------------------------------------------------------------------------
+# Loading
+
+
+def _read_description(path: Path, problems: Problems) -> str | None:
+    if not path.is_file():
+        return None
+    try:
+        return path.read_text(encoding="utf-8").strip()
+    except UnicodeDecodeError as exc:
+        problems.add(path, None, None, f"not valid UTF-8 ({exc.reason})", "save the file as UTF-8")
+        return None
+
+
+def _load_concepts(raw: Path, problems: Problems) -> tuple[Concept, ...]:
+    path = raw / CONCEPTS_CSV
+    rows = read_table(path, ("concept_id", "name", "active"), (), problems)
+    if rows is None:
+        return ()
+    safe_ids = check_ids(rows, "concept_id", path, problems)
+    concepts: list[Concept] = []
+    for row in rows:
+        active = parse_bool(row, "active", path, problems)
+        name = row.raw("name")
+        if not name.strip():
+            problems.add(path, row.line, "name", "name is empty", "write the concept's name")
+        cid = safe_ids.get(row.line)
+        if cid is None:
+            continue
+        descriptions: dict[str, str] = {}
+        for level in DESCRIPTION_LEVELS:
+            text = _read_description(raw / "concepts" / f"descriptions-{level}" / f"{cid}.txt", problems)
+            if text is not None:
+                descriptions[level] = text
+        concepts.append(Concept(cid, name, active, MappingProxyType(descriptions)))
+    require_some((c.active for c in concepts), path, "active", "concept", problems)
+    return tuple(concepts)
+
+
+def _load_templates(data_root: Path, kind: TemplateKind, problems: Problems) -> tuple[TemplateRow, ...]:
+    path = data_root / RAW_DIR / TEMPLATE_CSVS[kind]
+    required: tuple[str, ...] = _TEMPLATE_COLUMNS
+    optional: tuple[str, ...] = ()
+    if kind == "draft":
+        optional = ("parser",)
+    elif kind == "essay":
+        required = (*required, "generator")
+    else:
+        required = (*required, "parser")
+    rows = read_table(path, required, optional, problems)
+    if rows is None:
+        return ()
+    safe_ids = check_ids(rows, "template_id", path, problems)
+    out: list[TemplateRow] = []
+    for row in rows:
+        active = parse_bool(row, "active", path, problems)
+        parser: str | None = None
+        generator: str | None = None
+        if kind == "essay":
+            generator = row.get("generator").lower()
+            if generator not in ESSAY_GENERATORS:
+                problems.add(
+                    path,
+                    row.line,
+                    "generator",
+                    f"{row.raw('generator')!r} is not an essay generator",
+                    "write llm (the model writes the essay) or copy (the essay is the draft)",
+                )
+        elif kind == "evaluation":
+            parser = row.get("parser").lower()
+            if active and parser not in EVALUATION_PARSERS:
+                problems.add(
+                    path,
+                    row.line,
+                    "parser",
+                    f"{row.raw('parser')!r} is not an evaluation parser",
+                    "write in_last_line (score on the last line) or complex",
+                )
+        else:
+            parser = row.get("parser").lower() or None
+            if active and parser is not None and parser not in DRAFT_PARSERS:
+                problems.add(
+                    path,
+                    row.line,
+                    "parser",
+                    f"{row.raw('parser')!r} is not a draft parser",
+                    "leave it blank (keep the draft as is) or write essay_idea_last or essay_block",
+                )
+        tid = safe_ids.get(row.line)
+        if tid is None:
+            continue
+        if active and generator != "copy":
+            tpath = template_file_path(data_root, kind, tid)
+            if not tpath.is_file():
+                problems.add(
+                    path,
+                    row.line,
+                    "template_id",
+                    f"template file {tpath} does not exist",
+                    f"create {tpath}, or set active=false on this row",
+                )
+        out.append(
+            TemplateRow(
+                kind=kind,
+                template_id=tid,
+                template_name=row.raw("template_name"),
+                description=row.raw("description"),
+                active=active,
+                parser=parser,
+                generator=generator,
+            )
+        )
+    require_some((t.active for t in out), path, "active", f"{kind} template", problems)
+    return tuple(out)
+
+
+def _load_models(raw: Path, problems: Problems) -> tuple[ModelRow, ...]:
+    path = raw / MODELS_CSV
+    rows = read_table(
+        path,
+        ("id", "model", "provider", "for_generation", "for_evaluation"),
+        ("display_name", "specialization"),
+        problems,
+    )
+    if rows is None:
+        return ()
+    safe_ids = check_ids(rows, "id", path, problems)
+    out: list[ModelRow] = []
+    for row in rows:
+        for_generation = parse_bool(row, "for_generation", path, problems)
+        for_evaluation = parse_bool(row, "for_evaluation", path, problems)
+        model = row.get("model")
+        provider = row.get("provider")
+        if not model:
+            problems.add(
+                path,
+                row.line,
+                "model",
+                "model is empty",
+                "write the provider's model string (e.g. anthropic/claude-sonnet-4, or "
+                "smollm2-135m-instruct with provider local)",
+            )
+        if not provider:
+            problems.add(
+                path,
+                row.line,
+                "provider",
+                "provider is empty",
+                "write local for the embedded model, or the serving provider (e.g. openrouter)",
+            )
+        mid = safe_ids.get(row.line)
+        if mid is None:
+            continue
+        out.append(
+            ModelRow(
+                model_id=mid,
+                model=model,
+                provider=provider,
+                display_name=row.get("display_name"),
+                for_generation=for_generation,
+                for_evaluation=for_evaluation,
+            )
+        )
+    require_some((m.for_generation for m in out), path, "for_generation", "model", problems)
+    require_some((m.for_evaluation for m in out), path, "for_evaluation", "model", problems)
+    return tuple(out)
+
+
+def load_raw_data(data_root: Path | str) -> RawData:
+    """Load and validate ``<data_root>/1_raw``; raise InputError listing every problem found."""
+    root = Path(data_root)
+    raw = root / RAW_DIR
+    problems = Problems()
+    if not raw.is_dir():
+        problems.add(
+            raw,
+            None,
+            None,
+            "the data root has no 1_raw folder",
+            "use a data root that holds a 1_raw/ folder (see data/README.md), or create it",
+        )
+        problems.raise_if_any()
+    concepts = _load_concepts(raw, problems)
+    drafts = _load_templates(root, "draft", problems)
+    essays = _load_templates(root, "essay", problems)
+    evaluations = _load_templates(root, "evaluation", problems)
+    models = _load_models(raw, problems)
+    problems.raise_if_any()
+    curated = raw / CURATED_SELECTION_CSV
+    return RawData(
+        data_root=root,
+        concepts=concepts,
+        draft_templates=drafts,
+        essay_templates=essays,
+        evaluation_templates=evaluations,
+        models=models,
+        curated_selection_path=curated if curated.is_file() else None,
+    )
+

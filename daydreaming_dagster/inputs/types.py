@@ -1,0 +1,167 @@
+"""The user's inputs as typed values: concepts, template rows, model rows, and ``RawData``."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+from typing import Literal, get_args
+
+from daydreaming_dagster.core.paths import require_safe_segment
+from daydreaming_dagster.inputs.reader import InputError, InputProblem
+from daydreaming_dagster.llm import ModelRoute
+
+TemplateKind = Literal["draft", "essay", "evaluation"]
+KINDS: tuple[TemplateKind, ...] = get_args(TemplateKind)
+DESCRIPTION_LEVELS: tuple[str, ...] = ("sentence", "paragraph", "article")
+
+RAW_DIR = "1_raw"
+CONCEPTS_CSV = "concepts_metadata.csv"
+MODELS_CSV = "llm_models.csv"
+CURATED_SELECTION_CSV = "selected_combo_mappings.csv"
+TEMPLATE_CSVS: Mapping[TemplateKind, str] = MappingProxyType(
+    {
+        "draft": "draft_templates.csv",
+        "essay": "essay_templates.csv",
+        "evaluation": "evaluation_templates.csv",
+    }
+)
+
+ESSAY_GENERATORS: tuple[str, ...] = ("llm", "copy")
+EVALUATION_PARSERS: tuple[str, ...] = ("in_last_line", "complex")
+DRAFT_PARSERS: tuple[str, ...] = ("essay_idea_last", "essay_block")
+
+
+
+class UnknownTemplateError(InputError, KeyError):
+    """A template id that the kind's CSV does not list."""
+
+
+# --------------------------------------------------------------------------------------------
+# Values
+
+
+@dataclass(frozen=True)
+class Concept:
+    concept_id: str
+    name: str
+    active: bool
+    descriptions: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}), hash=False)
+
+    def content(self, level: str) -> str:
+        """The text templates show: the requested level if non-empty, else paragraph, else
+        sentence, else the name (``article`` is never a fallback)."""
+        if level not in DESCRIPTION_LEVELS:
+            raise ValueError(
+                f"unknown description level {level!r}: use one of {', '.join(DESCRIPTION_LEVELS)}"
+            )
+        for lvl in (level, "paragraph", "sentence"):
+            text = self.descriptions.get(lvl, "")
+            if text:
+                return text
+        return self.name
+
+
+@dataclass(frozen=True)
+class TemplateRow:
+    """One row of a template CSV. ``generator`` is set for essays only ("llm" or "copy");
+    ``parser`` for drafts (None = identity) and evaluations ("in_last_line" or "complex")."""
+
+    kind: TemplateKind
+    template_id: str
+    template_name: str
+    description: str
+    active: bool
+    parser: str | None = None
+    generator: str | None = None
+
+
+@dataclass(frozen=True)
+class ModelRow:
+    model_id: str
+    model: str
+    provider: str
+    display_name: str
+    for_generation: bool
+    for_evaluation: bool
+
+    def route(self) -> ModelRoute:
+        return ModelRoute(model_id=self.model_id, provider=self.provider, model=self.model)
+
+
+def _check_kind(kind: str) -> TemplateKind:
+    for k in KINDS:
+        if k == kind:
+            return k
+    raise ValueError(f"unknown template kind {kind!r}: use one of {', '.join(KINDS)}")
+
+
+def template_file_path(data_root: Path, kind: TemplateKind, template_id: str) -> Path:
+    """Where a template's text lives (the id must already be a safe path segment)."""
+    require_safe_segment(template_id, what="template_id")
+    raw = data_root / RAW_DIR
+    if kind == "evaluation":
+        return raw / "evaluation_templates" / f"{template_id}.txt"
+    return raw / "generation_templates" / kind / f"{template_id}.txt"
+
+
+@dataclass(frozen=True)
+class RawData:
+    data_root: Path
+    concepts: tuple[Concept, ...]
+    draft_templates: tuple[TemplateRow, ...]
+    essay_templates: tuple[TemplateRow, ...]
+    evaluation_templates: tuple[TemplateRow, ...]
+    models: tuple[ModelRow, ...]
+    curated_selection_path: Path | None = None
+
+    def csv_path(self, name: str) -> Path:
+        """``data_root/1_raw/<name>`` (e.g. ``csv_path("llm_models.csv")``)."""
+        return self.data_root / RAW_DIR / require_safe_segment(name, what="CSV file name")
+
+    def active_concepts(self) -> list[Concept]:
+        return [c for c in self.concepts if c.active]
+
+    def templates(self, kind: TemplateKind) -> tuple[TemplateRow, ...]:
+        k = _check_kind(kind)
+        if k == "draft":
+            return self.draft_templates
+        if k == "essay":
+            return self.essay_templates
+        return self.evaluation_templates
+
+    def active_templates(self, kind: TemplateKind) -> list[TemplateRow]:
+        return [t for t in self.templates(kind) if t.active]
+
+    def template(self, kind: TemplateKind, template_id: str) -> TemplateRow:
+        for t in self.templates(kind):
+            if t.template_id == template_id:
+                return t
+        path = self.csv_path(TEMPLATE_CSVS[kind])
+        raise UnknownTemplateError(
+            [
+                InputProblem(
+                    path,
+                    None,
+                    "template_id",
+                    f"unknown {kind} template {template_id!r}",
+                    f"add a row for it to {path.name} or use one of: "
+                    + ", ".join(t.template_id for t in self.templates(kind)),
+                )
+            ]
+        )
+
+    def template_path(self, kind: TemplateKind, template_id: str) -> Path:
+        return template_file_path(self.data_root, _check_kind(kind), template_id)
+
+    def generation_models(self) -> list[ModelRow]:
+        return [m for m in self.models if m.for_generation]
+
+    def evaluation_models(self) -> list[ModelRow]:
+        return [m for m in self.models if m.for_evaluation]
+
+    def routes(self) -> dict[str, ModelRoute]:
+        return {m.model_id: m.route() for m in self.models}
+
+

@@ -1,0 +1,1 @@
+"""Result tables computed from a cohort's generations."""
