@@ -12,7 +12,7 @@ stamp=".venv/.installed-$(sha256sum pyproject.toml | cut -c1-16)"
 if [ ! -f "$stamp" ]; then
   echo "Installing DayDreaming and its dependencies into .venv (first time: several minutes)..." >&2
   .venv/bin/python -m pip install --quiet --upgrade pip
-  CMAKE_ARGS="${CMAKE_ARGS:--DGGML_NATIVE=OFF}" .venv/bin/python -m pip install --quiet -e '.[local,dev]'
+  CMAKE_ARGS="${CMAKE_ARGS:--DGGML_NATIVE=OFF}" .venv/bin/python -m pip install --quiet -e '.[local,dev,postgres]'
   rm -f .venv/.installed-*
   touch "$stamp"
 fi

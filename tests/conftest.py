@@ -61,7 +61,17 @@ def root(tmp_path: Path) -> Path:
 
 
 @pytest.fixture(autouse=True)
+def _fresh_circuit_breakers() -> None:
+    # Breakers are process-wide and keyed by endpoint; a reused port must not inherit a state.
+    from daydreaming_dagster.llm import reset_circuit_breakers
+
+    reset_circuit_breakers()
+
+
+@pytest.fixture(autouse=True)
 def _no_cohort_env(monkeypatch: pytest.MonkeyPatch) -> None:
     # Tests set DD_COHORT explicitly where they need it; a developer's shell must not leak in.
-    for name in ("DD_COHORT", "DD_LLM_BASE_URL", "DD_LLM_API_KEY", "OPENROUTER_API_KEY", "DD_DATA_ROOT"):
+    for name in ("DD_COHORT", "DD_LLM_BASE_URL", "DD_LLM_API_KEY", "OPENROUTER_API_KEY", "DD_DATA_ROOT",
+                 "DD_LLM_RETRY_BUDGET_S", "DD_LLM_MAX_ATTEMPTS", "DD_LLM_MAX_IN_FLIGHT", "DD_LLM_RPM",
+                 "DD_INTERRUPT_GRACE_S", "DAGSTER_HOME"):
         monkeypatch.delenv(name, raising=False)

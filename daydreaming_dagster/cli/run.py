@@ -86,7 +86,7 @@ def resume_command(argv: Sequence[str] | None = None) -> str:
 def _warn(console: Console, text: str) -> None:
     from rich.text import Text
 
-    console.print(Text("warning: ", style="yellow"), Text(text))
+    console.print(Text.assemble(("warning: ", "yellow"), text))
 
 
 def run(args: argparse.Namespace) -> int:
@@ -99,7 +99,12 @@ def run(args: argparse.Namespace) -> int:
     from rich.logging import RichHandler
 
     from daydreaming_dagster.cli._progress import PlainStopNotice, RichStageProgress
-    from daydreaming_dagster.cohort.checks import cohort_change, description_gaps, orphans
+    from daydreaming_dagster.cohort.checks import (
+        cohort_change,
+        description_gaps,
+        orphans,
+        reusable_from_cache,
+    )
     from daydreaming_dagster.cohort.pipeline import (
         load_cohort,
         pending_model_ids,
@@ -161,9 +166,18 @@ def run(args: argparse.Namespace) -> int:
     gaps = description_gaps(cohort.raw, cohort.combinations)
     for gap in gaps:
         _warn(console, gap.message(cohort.raw))
+    context = GenerationContext(
+        run_id=f"cli-{uuid.uuid4()}",
+        store=store,
+        llm=client,
+        cache=ResponseCache.for_data_root(data_root) if config.response_cache else None,
+        refresh_cache=args.force,
+    )
+    specs = cohort.specs()
     change = cohort_change(data_root, cohort.tables)
     if change is not None:
-        _warn(console, change.message())
+        fresh = [item for item in items if (item.stage, item.gen_id) in change.new_gen_ids]
+        _warn(console, change.message(reusable_from_cache(context, specs, fresh)))
     save_task_tables(cohort)
     left_over = orphans(data_root, cohort.tables)
     if left_over:
@@ -175,13 +189,6 @@ def run(args: argparse.Namespace) -> int:
             "(add --delete to remove them).",
         )
 
-    context = GenerationContext(
-        run_id=f"cli-{uuid.uuid4()}",
-        store=store,
-        llm=client,
-        cache=ResponseCache.for_data_root(data_root) if config.response_cache else None,
-        refresh_cache=args.force,
-    )
     console.print(
         f"Cohort {cohort.tables.cohort_id}: {len(cohort.combinations)} combination(s), "
         + ", ".join(f"{len(cohort.rows(s))} {s}" for s in stages)
@@ -205,7 +212,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         summary = run_items(
             context,
-            cohort.specs(),
+            specs,
             items,
             concurrency=config.concurrency,
             force=args.force,

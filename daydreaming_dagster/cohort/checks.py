@@ -17,11 +17,14 @@ from typing import Any
 
 import pandas as pd
 
+from daydreaming_dagster.cohort.runner import WorkItem
 from daydreaming_dagster.cohort.tasks import TABLE_FILES, TASKS_DIR, TaskTables
 from daydreaming_dagster.core.stages import STAGE_FACTS, STAGES, Stage
+from daydreaming_dagster.engine.flow import GenerationContext, GenerationError, StageSpec, plan_call
 from daydreaming_dagster.inputs import RawData
 from daydreaming_dagster.inputs.combinations import Combination
 from daydreaming_dagster.inputs.types import RAW_DIR
+from daydreaming_dagster.llm import LLMError
 
 
 @dataclass(frozen=True)
@@ -71,14 +74,19 @@ class CohortChange:
     current: str
     changes: tuple[str, ...]  # what differs between the two manifests
     new_ids: Mapping[Stage, int] = field(default_factory=dict)  # generations whose gen_id is new
+    new_gen_ids: frozenset[tuple[Stage, str]] = frozenset()
 
-    def message(self) -> str:
+    def message(self, reusable: int | None = None) -> str:
         what = "; ".join(self.changes) if self.changes else "the inputs behind the cohort id"
         counts = ", ".join(f"{n} {stage}" for stage, n in self.new_ids.items() if n)
+        reuse = (
+            f"{reusable} of them will be served from the response cache at no cost"
+            if reusable is not None
+            else "those whose call was made before are served from the response cache at no cost"
+        )
         return (
             f"The cohort id changed from {self.previous} to {self.current} ({what}). "
-            f"Generations with new ids: {counts or 'none'}; those whose call was made before are "
-            "served from the response cache at no cost."
+            f"Generations with new ids: {counts or 'none'}; {reuse}."
         )
 
 
@@ -137,10 +145,30 @@ def cohort_change(data_root: Path, tables: TaskTables) -> CohortChange | None:
     changes = tuple(_diff(old_manifest, tables.manifest)) if old_manifest is not None else ()
     before = previous_tables(data_root)
     new_ids: dict[Stage, int] = {}
+    new_gen_ids: set[tuple[Stage, str]] = set()
     for stage in STAGES:
         frame = getattr(tables, STAGE_FACTS[stage].task_table)
-        new_ids[stage] = len(set(frame["gen_id"]) - before.get(stage, set()))
-    return CohortChange(previous, tables.cohort_id, changes, new_ids)
+        fresh = set(frame["gen_id"]) - before.get(stage, set())
+        new_ids[stage] = len(fresh)
+        new_gen_ids.update((stage, gen_id) for gen_id in fresh)
+    return CohortChange(previous, tables.cohort_id, changes, new_ids, frozenset(new_gen_ids))
+
+
+def reusable_from_cache(
+    context: GenerationContext, specs: Mapping[Stage, StageSpec], items: Iterable[WorkItem]
+) -> int:
+    """How many of ``items`` the response cache would answer now (their inputs must be on disk)."""
+    if context.cache is None:
+        return 0
+    count = 0
+    for item in items:
+        try:
+            call = plan_call(context, item.row, specs[item.stage], gen_id=item.gen_id)
+        except (GenerationError, LLMError):
+            continue  # the parent is not generated yet: nothing to tell now
+        if call is not None and context.cache.lookup(call)[1] is not None:
+            count += 1
+    return count
 
 
 def orphans(data_root: Path, tables: TaskTables) -> dict[Stage, list[str]]:

@@ -33,8 +33,9 @@ class TemplateProblem(ValueError):
     ``str()`` joins them after the template's file name.
     """
 
-    def __init__(self, where: str, detail: str, *, line: int | None = None, fix: str = ""):
+    def __init__(self, where: str, detail: str, *, line: int | None = None, fix: str = "", kind: str = "other"):
         self.where, self.detail, self.line, self.fix = where, detail, line, fix
+        self.kind = kind  # syntax | undefined | unsafe | missing
         at = f" line {line}:" if line is not None else ""
         super().__init__(f"{where}:{at} {detail}." + (f" Fix: {fix}." if fix else ""))
 
@@ -61,6 +62,7 @@ def _compile(source: str, where: str) -> jinja2.Template:
             where,
             f"Jinja syntax error: {exc.message}",
             line=exc.lineno,
+            kind="syntax",
             fix="correct the template syntax (see https://jinja.palletsprojects.com/templates/)",
         ) from exc
     with _CACHE_LOCK:
@@ -84,6 +86,7 @@ def render_prompt(source: str, variables: Mapping[str, Any], *, where: str = "<t
             where,
             f"unsafe template code refused ({exc})",
             line=_template_line(exc),
+            kind="unsafe",
             fix="a template may only show the stage's variables and their attributes, not Python internals",
         ) from exc
     except jinja2.UndefinedError as exc:
@@ -91,6 +94,7 @@ def render_prompt(source: str, variables: Mapping[str, Any], *, where: str = "<t
             where,
             str(exc.message),
             line=_template_line(exc),
+            kind="undefined",
             fix=f"use only the variables this stage provides ({', '.join(sorted(variables))}) and their attributes",
         ) from exc
 
@@ -101,5 +105,5 @@ def read_template(path: Path) -> str:
         return path.read_bytes().decode("utf-8")
     except FileNotFoundError as exc:
         raise TemplateProblem(
-            str(path), "template file not found", fix="create it, or set active=false on its row"
+            str(path), "template file not found", fix="create it, or set active=false on its row", kind="missing"
         ) from exc

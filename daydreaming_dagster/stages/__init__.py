@@ -82,7 +82,7 @@ def check_active_templates(raw: RawData) -> None:
                         exc.line,
                         None,
                         exc.detail,
-                        f"{stage} templates can use only {AVAILABLE[stage]}",
+                        f"{stage} templates can use only {AVAILABLE[stage]}" if exc.kind == "undefined" else exc.fix,
                     )
                 )
     if problems:

@@ -64,3 +64,23 @@ def write_minimal_data_root(root: Path) -> Path:
         f"{MODEL_ID},mock-model,mock,Mock Model,true,true,general\n",
     )
     return root
+
+
+def write_wide_data_root(root: Path, *, concepts: int = 6, k_max: int = 2, provider: str = "openrouter") -> Path:
+    """The minimal data root with more concepts and ``k_max`` (every k-combination): enough
+    generations to keep several calls in flight. With the defaults: 15 drafts, 30 essays (15 of
+    them copies), 30 evaluations; 60 distinct calls. ``provider`` is the model row's provider."""
+    write_minimal_data_root(root)
+    raw = root / "1_raw"
+    for cid, _, _ in CONCEPTS:
+        (raw / "concepts" / "descriptions-paragraph" / f"{cid}.txt").unlink()
+    rows = ["concept_id,name,active"]
+    for i in range(concepts):
+        cid = f"concept-{i:02d}"
+        rows.append(f"{cid},Concept {i},true")
+        _write(raw / "concepts" / "descriptions-paragraph" / f"{cid}.txt", f"Concept {i} is test concept number {i}.\n")
+    _write(raw / "concepts_metadata.csv", "\n".join(rows) + "\n")
+    _write(root / "experiment.toml", f"k_max = {k_max}\nmin_draft_lines = 1\n")
+    models = raw / "llm_models.csv"
+    models.write_text(models.read_text().replace(f"{MODEL_ID},mock-model,mock,", f"{MODEL_ID},mock-model,{provider},"))
+    return root

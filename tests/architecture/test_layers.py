@@ -25,7 +25,7 @@ LAYERS: dict[str, int] = {
     "stages": 3,
     "cohort": 4,
     "results": 5,
-    "cli": 6,
+    "cli": 7,
     "resources": 6,
     "utils": 6,
     "assets": 7,
