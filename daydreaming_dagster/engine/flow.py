@@ -405,7 +405,7 @@ def _route(context: GenerationContext, record: GenerationRecord) -> ModelRoute:
 
 def _endpoint(context: GenerationContext, route: ModelRoute) -> str:
     assert context.llm is not None
-    return context.llm.endpoint(route.model_id)
+    return context.llm.endpoint(route)
 
 
 def _generate(
@@ -418,7 +418,7 @@ def _generate(
     def paid_call() -> LLMResponse:
         try:
             return client.generate(
-                call.route.model_id,
+                call.route,
                 call.prompt,
                 max_tokens=call.max_tokens,
                 temperature=call.temperature,

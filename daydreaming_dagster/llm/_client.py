@@ -131,14 +131,14 @@ class LLMClient:
         """The process-wide circuit breaker of the provider account serving ``route``."""
         return shared_breaker(self.provider(route).limit_key(), self.breaker_policy)
 
-    def endpoint(self, model_id: str) -> str:
+    def endpoint(self, model: str | ModelRoute) -> str:
         """A stable name of the server answering ``model_id``, for the response cache key.
 
         ``openai_compatible:<base_url without trailing />`` for remote routes, ``local:<model string
         as given in the route>`` for the embedded model (never loaded for this). The API key is
         never part of it.
         """
-        route = self.route(model_id)
+        route = model if isinstance(model, ModelRoute) else self.route(model)
         if self._endpoint_for is not None:
             return self._endpoint_for(route)
         if route.is_local:
@@ -201,7 +201,7 @@ class LLMClient:
 
     def generate(
         self,
-        model_id: str,
+        model: str | ModelRoute,
         prompt: str,
         *,
         max_tokens: int,
@@ -218,7 +218,8 @@ class LLMClient:
         """
         if not isinstance(max_tokens, int) or isinstance(max_tokens, bool) or max_tokens <= 0:
             raise LLMConfigurationError(f"max_tokens must be a positive int, got {max_tokens!r}")
-        route = self.route(model_id)
+        # A route already resolved by the caller (the engine resolves it once per generation).
+        route = model if isinstance(model, ModelRoute) else self.route(model)
         provider = self.provider(route)
         limiter = self.limiter(route)
         limit_key = provider.limit_key()
@@ -232,7 +233,7 @@ class LLMClient:
             max_tokens=max_tokens,
             temperature=temperature,
             seed=seed,
-            grammar=grammar if route.is_local else None,
+            grammar=grammar,  # the engine sends one only to local routes; remote adapters ignore it
         )
 
         def attempt(number: int) -> LLMResponse:
@@ -282,7 +283,7 @@ class LLMClient:
             attempt,
             policy=self.retry,
             sleep=self._sleep,
-            describe=f"call to {model_id} ({route.model})",
+            describe=f"call to {route.model_id} ({route.model})",
             budget=budget,
         )
         return dataclasses.replace(response, attempts=attempts)
