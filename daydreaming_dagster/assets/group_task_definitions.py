@@ -1,10 +1,22 @@
 """Asset group ``task_definitions``: combinations and the three task tables (``2_tasks/*.csv``)."""
 
 
+import hashlib
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from dagster import AssetExecutionContext, MetadataValue, asset
+from dagster import (
+    AssetExecutionContext,
+    DefaultSensorStatus,
+    MetadataValue,
+    RunRequest,
+    SensorEvaluationContext,
+    SensorResult,
+    SkipReason,
+    asset,
+    sensor,
+)
 
 from daydreaming_dagster.assets._run_inputs import run_inputs
 from daydreaming_dagster.assets.partitions import PARTITIONS_BY_STAGE, sync_dynamic_partitions
@@ -16,6 +28,7 @@ from daydreaming_dagster.cohort.tasks import (
     resolve_cohort,
     write_manifest,
 )
+from daydreaming_dagster.core.config import EXPERIMENT_FILE
 from daydreaming_dagster.core.ids import cohort_from_env
 from daydreaming_dagster.core.stages import Stage
 from daydreaming_dagster.inputs.combinations import (
@@ -23,6 +36,7 @@ from daydreaming_dagster.inputs.combinations import (
     combinations_from_selection,
     selection_table,
 )
+from daydreaming_dagster.inputs.types import RAW_DIR
 from daydreaming_dagster.resources.settings import DataRootResource, ExperimentResource
 
 GROUP = "task_definitions"
@@ -99,3 +113,30 @@ def _register(context: AssetExecutionContext, stage: Stage, frame: pd.DataFrame,
 def selected_combo_ids(data_root: DataRootResource) -> list[str]:
     """Combo ids of the selection table (the manifest's combos when there are no essays)."""
     return [str(c) for c in read_task_table(data_root.root, "selection")["combo_id"]]
+
+
+def inputs_fingerprint(data_root: Path) -> str:
+    """A hash of every file the task tables depend on: 1_raw (CSVs, templates, descriptions,
+    grammars, a curated selection) and experiment.toml, by path, size and modification time."""
+    digest = hashlib.sha256()
+    paths = sorted(p for p in (data_root / RAW_DIR).rglob("*") if p.is_file())
+    settings = data_root / EXPERIMENT_FILE
+    for path in [*paths, *([settings] if settings.is_file() else [])]:
+        stat = path.stat()
+        digest.update(f"{path.relative_to(data_root)}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
+    return digest.hexdigest()
+
+
+@sensor(
+    job_name="build_tasks_job",
+    minimum_interval_seconds=30,
+    default_status=DefaultSensorStatus.STOPPED,
+    description="Rebuilds the task tables (and the partitions) when anything under 1_raw/ or "
+    "experiment.toml changes: CSVs, templates, concept descriptions, grammars. It only writes 2_tasks/ "
+    "and cohorts/; a curated 1_raw/selected_combo_mappings.csv is an input and is never overwritten.",
+)
+def raw_inputs_sensor(context: SensorEvaluationContext, data_root: DataRootResource) -> SensorResult:
+    fingerprint = inputs_fingerprint(data_root.root)
+    if fingerprint == context.cursor:
+        return SensorResult(skip_reason=SkipReason("1_raw/ and experiment.toml are unchanged"))
+    return SensorResult(run_requests=[RunRequest(run_key=fingerprint)], cursor=fingerprint)

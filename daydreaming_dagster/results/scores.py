@@ -1,4 +1,4 @@
-"""Scores and summaries of a cohort: ``5_parsing/parsed_scores.csv`` and ``6_summary/*.csv``.
+"""Scores of a cohort: ``5_parsing/parsed_scores.csv``, the pivot and the summary in ``6_summary``.
 
 Only the cohort's own evaluations (the rows of its evaluation table) are read, each with its whole
 lineage; an evaluation that is missing or failed is a row with an ``error``, never silently dropped.
@@ -6,19 +6,19 @@ lineage; an evaluation that is missing or failed is a row with an ``error``, nev
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import io
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 import pandas as pd
 
-from daydreaming_dagster.cohort.tasks import csv_text
-from daydreaming_dagster.engine.record import STATUS_FAILED
-from daydreaming_dagster.engine.store import PARSED, GensStore, atomic_write_text
+from daydreaming_dagster.engine.store import GensStore, atomic_write_text
 from daydreaming_dagster.inputs.combinations import Combination
+from daydreaming_dagster.results.lineage import CohortView, build_cohort_view, concept_names_of
 
 PARSING_DIR = "5_parsing"
 SUMMARY_DIR = "6_summary"
+REPORTING_DIR = "7_reporting"
 LINEAGE = [
     "combo_id",
     "concepts",
@@ -28,11 +28,53 @@ LINEAGE = [
     "evaluation_template",
     "evaluation_model",
 ]
+# parsed_scores.csv: ours first, then the upstream columns we did not have under the same name.
+SCORE_COLUMNS = [
+    "gen_id", "parent_gen_id", "draft_gen_id", "combo_id", "concepts", "concept_names",
+    "draft_template", "essay_template", "generation_model", "evaluation_template", "evaluation_model",
+    "draft_replicate", "essay_replicate", "evaluation_replicate", "score", "error",
+    "evaluation_response_path", "generation_response_path",
+    "template_id", "generation_template", "stage",
+]
 
 
-def _replicate(row: Mapping[Any, Any]) -> int:
-    value = row.get("replicate") or "1"
-    return int(value) if value.isdigit() else 1
+def scores_frame(view: CohortView) -> pd.DataFrame:
+    """``parsed_scores``: one row per evaluation of the cohort, with lineage and score or error.
+
+    ``concepts`` holds the combination's concept ids (``;``-joined) and ``concept_names`` their
+    names; ``template_id``/``generation_template``/``stage`` are upstream's names (the evaluation
+    template, the essay template, and the scored document's stage).
+    """
+    ev = view.evaluations
+    if ev.empty:
+        return pd.DataFrame(columns=SCORE_COLUMNS)
+    essays_root = view.data_root / "gens" / "essay"
+    frame = pd.DataFrame(
+        {
+            "gen_id": ev["gen_id"],
+            "parent_gen_id": ev["parent_gen_id"],
+            "draft_gen_id": ev["draft_gen_id"],
+            "combo_id": ev["combo_id"],
+            "concepts": ev["concept_ids"],
+            "concept_names": ev["concept_names"],
+            "draft_template": ev["draft_template"],
+            "essay_template": ev["essay_template"],
+            "generation_model": ev["generation_model"],
+            "evaluation_template": ev["evaluation_template"],
+            "evaluation_model": ev["evaluation_model"],
+            "draft_replicate": ev["draft_replicate"].astype(int),
+            "essay_replicate": ev["essay_replicate"].astype(int),
+            "evaluation_replicate": ev["replicate"].astype(int),
+            "score": ev["score"],
+            "error": ev["score_error"],
+            "evaluation_response_path": ev["gen_dir"] + "/parsed.txt",
+            "generation_response_path": [str(essays_root / p / "parsed.txt") for p in ev["parent_gen_id"]],
+            "template_id": ev["evaluation_template"],
+            "generation_template": ev["essay_template"],
+            "stage": "essay",
+        }
+    )
+    return frame.reset_index(drop=True)
 
 
 def parsed_scores(
@@ -41,59 +83,19 @@ def parsed_scores(
     essays: pd.DataFrame,
     combos: Sequence[Combination],
 ) -> pd.DataFrame:
-    concepts = {c.combo_id: ";".join(c.concept_ids) for c in combos}
-    essay_rows = {row["gen_id"]: row for row in essays.to_dict("records")}
-    rows = []
-    for ev in evaluations.to_dict("records"):
-        essay = essay_rows.get(ev["parent_gen_id"], {})
-        score: float | None = None
-        error = ""
-        record = store.read_record("evaluation", ev["gen_id"])
-        if record is None:
-            error = "not generated"
-        elif record.status == STATUS_FAILED:
-            error = f"failed: {(record.error or {}).get('message', '')}"
-        elif not store.is_complete("evaluation", ev["gen_id"], record):
-            error = "incomplete"
-        else:
-            text = store.read("evaluation", ev["gen_id"], PARSED) or ""
-            try:
-                score = float(text.strip())
-            except ValueError:
-                error = f"parsed.txt is not a number: {text.strip()[:40]!r}"
-        rows.append(
-            {
-                "gen_id": ev["gen_id"],
-                "parent_gen_id": ev["parent_gen_id"],
-                "draft_gen_id": essay.get("parent_gen_id", ""),
-                "combo_id": ev["combo_id"],
-                "concepts": concepts.get(ev["combo_id"], ""),
-                "draft_template": ev["draft_template"],
-                "essay_template": ev["essay_template"],
-                "generation_model": ev["generation_model"],
-                "evaluation_template": ev["evaluation_template"],
-                "evaluation_model": ev["evaluation_model"],
-                "draft_replicate": _suffix_replicate(essay.get("draft_task_id", "")),
-                "essay_replicate": _replicate(essay),
-                "evaluation_replicate": _replicate(ev),
-                "score": score,
-                "error": error,
-                "evaluation_response_path": str(store.gen_dir("evaluation", ev["gen_id"]) / PARSED),
-                "generation_response_path": str(store.gen_dir("essay", ev["parent_gen_id"]) / PARSED),
-            }
-        )
-    return pd.DataFrame(rows)
-
-
-def _suffix_replicate(task_id: str) -> int:
-    """The replicate encoded in a task id's ``__r<n>`` suffix (1 when there is none)."""
-    tail = task_id.rsplit("__", 1)[-1]
-    return int(tail[1:]) if tail.startswith("r") and tail[1:].isdigit() else 1
+    """``scores_frame`` over the given task tables (e.g. a cohort built in memory)."""
+    view = build_cohort_view(
+        Path(store.data_root),
+        {"essay": essays, "evaluation": evaluations},
+        {c.combo_id: tuple(c.concept_ids) for c in combos},
+        concept_names_of(Path(store.data_root)),
+    )
+    return scores_frame(view)
 
 
 def score_pivot(scores: pd.DataFrame) -> pd.DataFrame:
     """Mean score per essay (rows) x evaluation template x evaluation model (columns)."""
-    valid = scores[scores["error"] == ""]
+    valid = scores[scores["error"].fillna("") == ""]
     if valid.empty:
         return pd.DataFrame(columns=["essay_gen_id"])
     valid = valid.assign(evaluation=valid["evaluation_template"] + "__" + valid["evaluation_model"])
@@ -106,7 +108,7 @@ def score_pivot(scores: pd.DataFrame) -> pd.DataFrame:
 
 def score_summary(scores: pd.DataFrame) -> pd.DataFrame:
     """Count/mean/std/min/max of the scores per template and per model, plus the overall row."""
-    valid = scores[scores["error"] == ""]
+    valid = scores[scores["error"].fillna("") == ""]
     parts = []
     for dimension in ["draft_template", "essay_template", "generation_model", "evaluation_template",
                       "evaluation_model"]:
@@ -129,13 +131,27 @@ def score_summary(scores: pd.DataFrame) -> pd.DataFrame:
     )
     summary = pd.concat([*parts, overall], ignore_index=True)
     summary["failed_or_missing"] = None
-    summary.loc[summary["dimension"] == "overall", "failed_or_missing"] = int((scores["error"] != "").sum())
+    summary.loc[summary["dimension"] == "overall", "failed_or_missing"] = int((scores["error"].fillna("") != "").sum())
     for column in ("mean", "std", "min", "max"):
         summary[column] = pd.to_numeric(summary[column]).round(3)
     return summary
 
 
+def csv_text(frame: pd.DataFrame) -> str:
+    """``DataFrame.to_csv(index=False)`` with ``\\n`` line ends (the task tables' format)."""
+    buffer = io.StringIO()
+    frame.to_csv(buffer, index=False, lineterminator="\n")
+    return buffer.getvalue()
+
+
+def write_csv(path: Path, frame: pd.DataFrame) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(path, csv_text(frame))
+    return path
+
+
 def write_results(data_root: Path, scores: pd.DataFrame) -> dict[str, Path]:
+    """The three score tables only (``write_all_results`` writes these and every other table)."""
     paths = {
         "parsed_scores": Path(data_root) / PARSING_DIR / "parsed_scores.csv",
         "score_pivot": Path(data_root) / SUMMARY_DIR / "evaluation_score_pivot.csv",
@@ -143,6 +159,5 @@ def write_results(data_root: Path, scores: pd.DataFrame) -> dict[str, Path]:
     }
     frames = {"parsed_scores": scores, "score_pivot": score_pivot(scores), "score_summary": score_summary(scores)}
     for name, path in paths.items():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(path, csv_text(frames[name]))
+        write_csv(path, frames[name])
     return paths

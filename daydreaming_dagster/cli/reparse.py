@@ -1,0 +1,90 @@
+"""``daydream reparse``: re-apply the current parsers to every stored raw.txt, with no LLM call."""
+
+from __future__ import annotations
+
+import argparse
+
+from daydreaming_dagster.cli._common import (
+    EXIT_BAD_INPUT,
+    EXIT_FAILED,
+    EXIT_OK,
+    add_data_root,
+    make_console,
+    print_error,
+)
+
+
+def add_parser(sub: argparse._SubParsersAction, name: str) -> None:
+    parser = sub.add_parser(
+        name,
+        help="re-parse every stored raw.txt with the current parsers (no LLM call), refresh the results",
+        description="Apply each template's current parser (as 1_raw's template CSVs say now) to every "
+        "stored raw.txt. parsed.txt is rewritten atomically only when the result changed, and "
+        "metadata.json records the re-parse; a generation that failed only because its parser failed "
+        "becomes complete when it now parses. A generation whose new parse fails is reported and "
+        "keeps its files. Then the result tables and the report are rewritten. Makes no LLM call. "
+        "Exit status: 0 ok, 1 a generation that was parsed no longer parses, 2 bad input.",
+    )
+    add_data_root(parser)
+    parser.add_argument("--stages", default="draft,essay,evaluation",
+                        help="comma-separated stages to re-parse (default: all)")
+
+
+def run(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from rich.table import Table
+
+    from daydreaming_dagster.core.stages import stage_order
+    from daydreaming_dagster.inputs import InputError
+    from daydreaming_dagster.results.reparse import (
+        ACTIONS,
+        CHANGED,
+        PARSE_FAILED,
+        REPAIRED,
+        STILL_FAILED,
+        reparse,
+    )
+
+    console = make_console()
+    try:
+        stages = stage_order(args.stages.split(","))
+    except ValueError as exc:
+        print_error(console, "Bad flag", f"--stages: {exc}. Fix: e.g. --stages evaluation")
+        return EXIT_BAD_INPUT
+    try:
+        summary = reparse(Path(args.data_root), stages)
+    except InputError as exc:
+        print_error(console, "Input error (nothing was re-parsed):", f"\n{exc}")
+        return EXIT_BAD_INPUT
+    table = Table(title="Re-parse (no LLM call)")
+    actions = ACTIONS
+    table.add_column("stage")
+    for action in actions:
+        table.add_column(action, justify="right")
+    for stage in stages:
+        table.add_row(stage, *(str(summary.count(stage, a)) for a in actions))
+    console.print(table)
+    for outcome in summary.of(CHANGED)[:20] + summary.of(REPAIRED)[:20]:
+        console.print(f"{outcome.action}: {outcome.stage} {outcome.gen_id} ({outcome.parser}): {outcome.detail}",
+                      highlight=False, markup=False)
+    failures = summary.of(PARSE_FAILED)
+    for outcome in failures[:20]:
+        print_error(console, "parse failed (files kept):",
+                    f"{outcome.stage} {outcome.gen_id} ({outcome.parser}): {outcome.detail}")
+    if len(failures) > 20:
+        console.print(f"... and {len(failures) - 20} more parse failures", highlight=False)
+    still = summary.of(STILL_FAILED)
+    if still:
+        console.print(f"{len(still)} generation(s) whose parser had failed still do not parse, e.g. "
+                      f"{still[0].stage} {still[0].gen_id}: {still[0].detail}", highlight=False, markup=False)
+    for child, ids in summary.stale.items():
+        console.print(
+            f"{len(ids)} {child}(s) were made from a re-parsed parent and still hold the old text; "
+            f"regenerate them with: daydream run --data-root {args.data_root} --stages {child}"
+            f"{',evaluation' if child == 'essay' else ''} --force", highlight=False, markup=False,
+        )
+    if summary.results:
+        console.print(f"Results refreshed: {len(summary.results)} files; report "
+                      f"{summary.results.get('report', '(not written)')}", highlight=False, markup=False)
+    return EXIT_OK if summary.ok else EXIT_FAILED

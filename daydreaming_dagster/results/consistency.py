@@ -1,0 +1,153 @@
+"""The ``7_reporting`` tables: what is on disk for each generation, and what is really wrong.
+
+- ``documents_consistency_report``: one row per generation folder (the cohort's, and folders left by
+  other cohorts with ``in_cohort`` false), its files, and an ``issue`` that is empty unless something
+  is actually wrong (upstream counted every row as an issue). Not generated yet is not an issue.
+- ``documents_latest_report``: upstream's listing, with ``created_at`` filled (upstream's was
+  always empty) from the generation's ``finished_at``.
+- ``generation_summary``: per stage, counts per status, failure kinds, calls, tokens, cost, time,
+  and the parse-failure and truncation rates the asset checks use.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Any
+
+import pandas as pd
+
+from daydreaming_dagster.core.stages import STAGES
+from daydreaming_dagster.results.lineage import (
+    COMPLETE,
+    FAILED,
+    INCOMPLETE,
+    METADATA,
+    NOT_GENERATED,
+    PARSED,
+    PROMPT,
+    RAW,
+    CohortView,
+    records,
+)
+
+CONSISTENCY_COLUMNS = [
+    "gen_id", "stage", "task_id", "gen_dir", "in_cohort", "status", "dir_exists", "missing_prompt",
+    "missing_raw", "missing_parsed", "missing_metadata", "issue",
+]
+
+
+def _issues(row: Mapping[Any, Any], metadata: Mapping[str, Any] | None, files: set[str],
+            statuses: Mapping[tuple[str, str], str]) -> list[str]:
+    status = row["status"]
+    if status == NOT_GENERATED:
+        return []
+    if status == FAILED:
+        return [f"failed ({row['failure_kind'] or 'error'}): {row['error']}"]
+    if status == INCOMPLETE:
+        return [f"incomplete: {row['error']}"]
+    issues = []
+    assert metadata is not None
+    if str(metadata.get("gen_id", row["gen_id"])) != row["gen_id"]:
+        issues.append(f"metadata.json names gen_id {metadata.get('gen_id')!r}")
+    if str(metadata.get("stage", row["stage"])) != row["stage"]:
+        issues.append(f"metadata.json names stage {metadata.get('stage')!r}")
+    if row["parent_gen_id"] and str(metadata.get("parent_gen_id") or "") != row["parent_gen_id"]:
+        issues.append(
+            f"parent in metadata.json is {metadata.get('parent_gen_id')!r}, the task table says {row['parent_gen_id']!r}"
+        )
+    for key, column in (("template_id", "template_id"), ("model_id", "model_id")):
+        if metadata.get(key) and row[column] and str(metadata[key]) != row[column]:
+            issues.append(f"{key} in metadata.json is {metadata[key]!r}, the task table says {row[column]!r}")
+    if metadata.get("mode", "llm") != "copy" and PROMPT not in files:
+        issues.append("prompt.txt missing")
+    parent_stage = {"essay": "draft", "evaluation": "essay"}.get(row["stage"])
+    if parent_stage and statuses.get((parent_stage, row["parent_gen_id"])) != COMPLETE:
+        issues.append(f"its {parent_stage} {row['parent_gen_id']} is not complete")
+    return issues
+
+
+def consistency_report(view: CohortView) -> pd.DataFrame:
+    gens = view.generations
+    statuses = dict(zip(zip(gens["stage"], gens["gen_id"], strict=True), gens["status"], strict=True))
+    rows = []
+    for row in records(gens):
+        gen_dir = row["gen_dir"]
+        files = set(os.listdir(gen_dir)) if os.path.isdir(gen_dir) else set()
+        issues = _issues(row, view.records.get((row["stage"], row["gen_id"])), files, statuses)
+        rows.append({
+            "gen_id": row["gen_id"], "stage": row["stage"], "task_id": row["task_id"], "gen_dir": gen_dir,
+            "in_cohort": True, "status": row["status"], "dir_exists": bool(files),
+            "missing_prompt": PROMPT not in files, "missing_raw": RAW not in files,
+            "missing_parsed": PARSED not in files, "missing_metadata": METADATA not in files,
+            "issue": "; ".join(issues),
+        })
+    for stage, gen_id in view.orphans:
+        gen_dir = view.gen_dir(stage, gen_id)
+        files = set(os.listdir(gen_dir))
+        rows.append({
+            "gen_id": gen_id, "stage": stage, "task_id": "", "gen_dir": str(gen_dir), "in_cohort": False,
+            "status": "", "dir_exists": True, "missing_prompt": PROMPT not in files,
+            "missing_raw": RAW not in files, "missing_parsed": PARSED not in files,
+            "missing_metadata": METADATA not in files, "issue": "",
+        })
+    return pd.DataFrame(rows, columns=CONSISTENCY_COLUMNS)
+
+
+def latest_report(view: CohortView) -> pd.DataFrame:
+    gens = view.generations
+    frame = pd.DataFrame({
+        "gen_id": gens["gen_id"], "stage": gens["stage"], "task_id": gens["task_id"],
+        "created_at": gens["finished_at"], "gen_dir": gens["gen_dir"], "status": gens["status"],
+    })
+    return frame[frame["status"] != NOT_GENERATED].reset_index(drop=True)
+
+
+SUMMARY_COLUMNS = [
+    "stage", "generations", "complete", "failed", "incomplete", "not_generated", "truncated",
+    "parse_failures", "validation_failures", "other_failures", "unscored", "attempted",
+    "failure_rate", "parse_failure_rate", "truncation_rate", "llm_calls", "cache_hits", "copies",
+    "prompt_tokens", "completion_tokens", "cost", "llm_latency_s", "duration_s", "reparsed",
+]
+
+
+def _rate(count: int, attempted: int) -> float:
+    return round(count / attempted, 4) if attempted else 0.0
+
+
+def generation_summary(view: CohortView) -> pd.DataFrame:
+    """Per stage and overall (``all``): what happened, and the rates the asset checks watch.
+
+    ``attempted`` = complete + failed; the rates are over it. An evaluation whose parsed.txt holds
+    no valid score counts as a parse failure too. ``unscored`` = evaluations without a score.
+    """
+    gens = view.generations
+    rows = []
+    for stage in (*STAGES, "all"):
+        part = gens if stage == "all" else gens[gens["stage"] == stage]
+        status = part["status"]
+        kinds = part.loc[status == FAILED, "failure_kind"]
+        complete, failed = int((status == COMPLETE).sum()), int((status == FAILED).sum())
+        bad_scores = int(((part["stage"] == "evaluation") & (status == COMPLETE)
+                          & part["score"].isna()).sum())
+        parse = int((kinds == "parse").sum()) + bad_scores
+        truncated = int((kinds == "truncated").sum())
+        attempted = complete + failed
+        rows.append({
+            "stage": stage, "generations": len(part), "complete": complete, "failed": failed,
+            "incomplete": int((status == INCOMPLETE).sum()), "not_generated": int((status == NOT_GENERATED).sum()),
+            "truncated": truncated, "parse_failures": parse,
+            "validation_failures": int((kinds == "validation").sum()),
+            "other_failures": int((kinds == "error").sum()),
+            "unscored": int(((part["stage"] == "evaluation") & part["score"].isna()).sum()),
+            "attempted": attempted, "failure_rate": _rate(failed, attempted),
+            "parse_failure_rate": _rate(parse, attempted), "truncation_rate": _rate(truncated, attempted), "llm_calls": int(part["llm_call"].sum()),
+            "cache_hits": int(part["cache_hit"].sum()), "copies": int((part["mode"] == "copy").sum()),
+            "prompt_tokens": int(part["prompt_tokens"].fillna(0).sum()),
+            "completion_tokens": int(part["completion_tokens"].fillna(0).sum()),
+            "cost": round(float(part["cost"].fillna(0).sum()), 6),
+            "llm_latency_s": round(float(part["latency_s"].fillna(0).sum()), 3),
+            "duration_s": round(float(part["duration_s"].fillna(0).sum()), 3),
+            "reparsed": int((part["reparsed"] > 0).sum()),
+        })
+    return pd.DataFrame(rows, columns=SUMMARY_COLUMNS)

@@ -1,0 +1,313 @@
+"""``write_report(data_root)``: the cohort as one self-contained HTML file.
+
+Everything is inside the file: the styles, the page's script, plotly.js (from the ``plotly``
+package, no CDN) and the data. The data (every generation's prompt, raw and parsed text, metadata
+and scores, plus the figures) is one JSON document, gzip-compressed and base64-encoded; the page
+inflates it with the browser's ``DecompressionStream``. To keep it small, identical texts are stored
+once, and a prompt that contains its parent's parsed text (an essay prompt holds its draft, an
+evaluation prompt its essay) is stored as the text around it.
+
+The page: a cohort overview (generations per stage and status, failures with reasons, calls,
+tokens, cost, time), plots (score distributions by draft template, essay template, generation model
+and evaluator; mean score per concept; evaluator agreement), the top essays, and a browser of every
+generation (filter, sort, paginate; ``?rows=all`` shows every row on one page) whose detail shows
+the prompt, raw and parsed texts, the metadata, the scores and the lineage draft -> essay ->
+evaluations as links.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import gzip
+import html
+import json
+import math
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from daydreaming_dagster.results import tables
+from daydreaming_dagster.results._report_static import PAGE_CSS, PAGE_JS
+from daydreaming_dagster.results.lineage import (
+    COMPLETE,
+    FAILED,
+    PARSED,
+    PROMPT,
+    RAW,
+    STATUSES,
+    CohortView,
+    load_cohort_view,
+    read_text_file,
+    records,
+)
+
+STAGE_CODES = {"draft": 0, "essay": 1, "evaluation": 2}
+# Fields of one generation row in the embedded data (the page's script reads them by position).
+GEN_FIELDS = [
+    "stage", "id", "parent", "status", "template", "model", "combo", "score", "error", "kind",
+    "tokens_in", "tokens_out", "cost", "latency", "prompt", "raw", "parsed", "meta", "replicate",
+]
+MAX_FAILURES_LISTED = 500
+TOP_ESSAYS_SHOWN = 25
+SPLIT_MIN_CHARS = 64  # a parent text shorter than this is not worth a reference
+GZIP_LEVEL = 3  # level 6 is 4x slower for 11% less
+
+
+class _Interner:
+    def __init__(self) -> None:
+        self.strings: list[str] = []
+        self._index: dict[str, int] = {}
+
+    def add(self, text: str) -> int:
+        index = self._index.get(text)
+        if index is None:
+            index = self._index[text] = len(self.strings)
+            self.strings.append(text)
+        return index
+
+
+def _clean(value: Any) -> Any:
+    """JSON-safe: NaN/inf -> None, numpy scalars -> Python."""
+    if value is None:
+        return None
+    if isinstance(value, float):
+        return None if math.isnan(value) or math.isinf(value) else value
+    if hasattr(value, "item"):
+        return _clean(value.item())
+    return value
+
+
+def _generation_rows(view: CohortView) -> tuple[list[list[Any]], list[str], list[dict[str, Any]]]:
+    gens = view.generations
+    interner = _Interner()
+    combo_ids = sorted(set(gens["combo_id"]))
+    combo_index = {c: i for i, c in enumerate(combo_ids)}
+    combos = [
+        {"id": c, "concepts": [view.concept_names.get(k, k) for k in view.combos.get(c, ())]} for c in combo_ids
+    ]
+    position = {(s, g): i for i, (s, g) in enumerate(zip(gens["stage"], gens["gen_id"], strict=True))}
+    parent_stage = {"essay": "draft", "evaluation": "essay"}
+    parsed_texts: dict[int, str | None] = {}
+    rows: list[list[Any]] = []
+    for i, g in enumerate(records(gens)):
+        stage = g["stage"]
+        gen_dir = g["gen_dir"]
+        parent = position.get((parent_stage.get(stage, ""), g["parent_gen_id"]), -1)
+        prompt, raw, parsed = (read_text_file(os.path.join(gen_dir, n)) for n in (PROMPT, RAW, PARSED))
+        parsed_texts[i] = parsed
+        parent_text = parsed_texts.get(parent) if parent >= 0 else None
+        prompt_ref: int | list[int] | None = None
+        if prompt is not None:
+            cut = prompt.find(parent_text) if parent_text and len(parent_text) >= SPLIT_MIN_CHARS else -1
+            if cut >= 0:
+                assert parent_text is not None
+                prompt_ref = [interner.add(prompt[:cut]), interner.add(prompt[cut + len(parent_text):])]
+            else:
+                prompt_ref = interner.add(prompt)
+        error = g["error"]
+        if stage == "evaluation" and g["status"] == COMPLETE and not error:
+            error = g["score_error"]  # complete, but its parsed.txt holds no valid score
+        rows.append([
+            STAGE_CODES[stage], g["gen_id"], parent, STATUSES.index(g["status"]), g["template_id"],
+            g["model_id"], combo_index.get(g["combo_id"], -1), _clean(g["score"]), error,
+            g["failure_kind"], _clean(g["prompt_tokens"]), _clean(g["completion_tokens"]), _clean(g["cost"]),
+            _clean(g["latency_s"]), prompt_ref,
+            interner.add(raw) if raw is not None else None,
+            interner.add(parsed) if parsed is not None else None,
+            view.records.get((stage, g["gen_id"])), int(g["replicate"]),
+        ])
+    return rows, interner.strings, combos
+
+
+def _frame_records(frame: pd.DataFrame, columns: list[str] | None = None, limit: int | None = None) -> dict[str, Any]:
+    part = frame if columns is None else frame.reindex(columns=columns)
+    if limit is not None:
+        part = part.head(limit)
+    return {
+        "columns": [str(c) for c in part.columns],
+        "rows": [[_clean(v) for v in row] for row in part.itertuples(index=False, name=None)],
+    }
+
+
+def _figure(fig_id: str, title: str, data: list[dict[str, Any]], **layout: Any) -> dict[str, Any]:
+    base: dict[str, Any] = {
+        "title": {"text": title, "font": {"size": 14}}, "height": 360, "showlegend": False,
+        "margin": {"l": 50, "r": 20, "t": 50, "b": 80},
+        "yaxis": {"title": {"text": "score"}, "range": [-0.5, 10.5], "dtick": 1},
+    }
+    base.update(layout)
+    return {"id": fig_id, "figure": {"data": data, "layout": base}}
+
+
+def _figures(scores: pd.DataFrame, agreement: pd.DataFrame, by_concept: pd.DataFrame) -> list[dict[str, Any]]:
+    """Plotly figures as plotly.js JSON (the page draws them with the embedded plotly.js)."""
+    valid = tables.valid_scores(scores)
+    if valid.empty:
+        return []
+    figures: list[dict[str, Any]] = []
+    points = "all" if len(valid) <= 3000 else "outliers"
+    for key, title in (
+        ("draft_template", "Scores by draft template"),
+        ("essay_template", "Scores by essay template"),
+        ("generation_model", "Scores by generation model"),
+        ("evaluator", "Scores by evaluator (template · model)"),
+    ):
+        traces = [
+            {"type": "box", "y": [float(v) for v in group["score"]],
+             "name": f"{str(value).replace('__', ' · ')} (n={len(group)})", "boxmean": True,
+             "boxpoints": points, "jitter": 0.4, "pointpos": 0, "marker": {"opacity": 0.35, "size": 4}}
+            for value, group in valid.groupby(key, sort=True)
+        ]
+        figures.append(_figure(f"by_{key}", title, traces))
+    if not by_concept.empty:
+        concept = by_concept.dropna(subset=["average"]).sort_values("average")
+        figures.append(_figure(
+            "by_concept", "Mean score per concept (all combinations with it)",
+            [{"type": "bar", "orientation": "h", "x": [float(a) for a in concept["average"]],
+              "y": [str(n) for n in concept["concept_name"]], "marker": {"color": "#4c78a8"},
+              "text": [f"{a:.2f} (n={n})" for a, n in zip(concept["average"], concept["count"], strict=True)],
+              "textposition": "auto"}],
+            xaxis={"title": {"text": "mean score"}, "range": [0, 10]}, yaxis={"automargin": True},
+            height=max(300, 28 * len(concept) + 120),
+        ))
+    if not agreement.empty:
+        order = ["high_agreement", "moderate_agreement", "low_agreement", "poor_agreement", "insufficient_data"]
+        counts = agreement["agreement_classification"].value_counts()
+        values = [int(counts.get(o, 0)) for o in order]
+        figures.append(_figure(
+            "agreement", "Evaluator agreement per essay (score range ≤1, ≤2, ≤3, more)",
+            [{"type": "bar", "x": [o.replace("_", " ") for o in order], "y": values, "text": values,
+              "textposition": "auto", "marker": {"color": ["#54a24b", "#eeca3b", "#f58518", "#e45756", "#bab0ac"]}}],
+            yaxis={"title": {"text": "essays"}},
+        ))
+    pivot = valid.pivot_table(index="essay_gen_id", columns="evaluator", values="score", aggfunc="mean")
+    graders = [str(c) for c in pivot.columns]
+    if len(graders) >= 2:
+        matrix: list[list[float | None]] = []
+        text: list[list[str]] = []
+        for a in graders:
+            row: list[float | None] = []
+            labels: list[str] = []
+            for b in graders:
+                both = pivot[[a]].dropna() if a == b else pivot[[a, b]].dropna()
+                diff = float((both[a] - both[b]).abs().mean()) if len(both) else None
+                row.append(diff)
+                labels.append(f"{diff:.2f} (n={len(both)})" if diff is not None else "")
+            matrix.append(row)
+            text.append(labels)
+        names = [g.replace("__", " · ") for g in graders]
+        figures.append(_figure(
+            "grader_difference", "Mean |score difference| between graders, same essay",
+            [{"type": "heatmap", "z": matrix, "x": names, "y": names, "text": text, "texttemplate": "%{text}",
+              "colorscale": "Blues", "reversescale": True, "zmin": 0, "colorbar": {"title": {"text": "mean |Δ|"}}}],
+            yaxis={"automargin": True}, xaxis={"automargin": True}, height=max(360, 60 * len(graders) + 160),
+        ))
+    return figures
+
+
+def _failures(view: CohortView) -> dict[str, Any]:
+    gens = view.generations
+    failed = gens[gens["status"].isin([FAILED, "incomplete"])]
+    counts = (
+        failed.groupby(["stage", "status", "failure_kind"]).size().reset_index(name="count")
+        if not failed.empty else pd.DataFrame(columns=["stage", "status", "failure_kind", "count"])
+    )
+    listed = failed.head(MAX_FAILURES_LISTED)
+    return {
+        "total": len(failed),
+        "counts": _frame_records(counts),
+        "rows": [
+            [s, g, st, k, e] for s, g, st, k, e in zip(
+                listed["stage"], listed["gen_id"], listed["status"], listed["failure_kind"], listed["error"], strict=False
+            )
+        ],
+    }
+
+
+def _plotly() -> tuple[str, dict[str, Any]] | None:
+    """plotly.js and the ``plotly_white`` template, from the ``plotly`` package (None without it)."""
+    try:
+        import plotly.io as pio  # type: ignore[import-untyped,import-not-found,unused-ignore]
+        from plotly.offline import get_plotlyjs  # type: ignore[import-untyped,import-not-found,unused-ignore]
+    except ImportError:
+        return None
+    return str(get_plotlyjs()), dict(pio.templates["plotly_white"].to_plotly_json())
+
+
+def build_payload(
+    view: CohortView, frames: Mapping[str, pd.DataFrame], *, template: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    scores = frames["parsed_scores"]
+    summary = frames["generation_summary"]
+    top = frames["top_essays"]
+    rows, strings, combos = _generation_rows(view)
+    started = [s for s in view.generations["started_at"] if s]
+    finished = [s for s in view.generations["finished_at"] if s]
+    return {
+        "meta": {
+            "data_root": str(view.data_root),
+            "cohort_id": view.cohort_id,
+            "written_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+            "first_started_at": min(started) if started else None,
+            "last_finished_at": max(finished) if finished else None,
+            "orphans": len(view.orphans),
+        },
+        "fields": GEN_FIELDS,
+        "statuses": list(STATUSES),
+        "strings": strings,
+        "gens": rows,
+        "combos": combos,
+        "summary": _frame_records(summary),
+        "failures": _failures(view),
+        "top_essays": _frame_records(top, limit=TOP_ESSAYS_SHOWN),
+        "combinations": _frame_records(frames["scores_by_combination"], limit=TOP_ESSAYS_SHOWN),
+        "figures": _figures(scores, frames["evaluator_agreement_analysis"], frames["scores_by_concept"]),
+        "plot_template": dict(template) if template is not None else None,
+    }
+
+
+def render_html(payload: Mapping[str, Any], *, plotly_js: str | None) -> str:
+    data = json.dumps(payload, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode("utf-8")
+    blob = base64.b64encode(gzip.compress(data, compresslevel=GZIP_LEVEL, mtime=0)).decode("ascii")
+    title = f"DayDreaming report · {payload['meta'].get('cohort_id') or Path(payload['meta']['data_root']).name}"
+    plotly_tag = (
+        "<script>" + plotly_js.replace("</script", "<\\/script") + "</script>"
+        if plotly_js else "<script>window.Plotly = undefined;</script>"
+    )
+    return (
+        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
+        "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
+        f"<title>{html.escape(title)}</title>\n<style>{PAGE_CSS}</style>\n</head>\n<body>\n"
+        f"<header><h1>{html.escape(title)}</h1><div id=\"dd-sub\"></div></header>\n"
+        "<nav><a href=\"#overview\">Overview</a><a href=\"#plots\">Scores</a>"
+        "<a href=\"#top\">Top essays</a><a href=\"#browser\">Generations</a></nav>\n"
+        "<main><p id=\"dd-loading\">Loading the embedded data…</p><div id=\"dd-app\"></div></main>\n"
+        f"<script type=\"application/octet-stream\" id=\"dd-data\">{blob}</script>\n"
+        f"{plotly_tag}\n<script>{PAGE_JS}</script>\n</body>\n</html>\n"
+    )
+
+
+def write_report(
+    data_root: Path | str,
+    output: Path | str | None = None,
+    *,
+    view: CohortView | None = None,
+    frames: Mapping[str, pd.DataFrame] | None = None,
+) -> Path:
+    """Write the report (default ``<data_root>/7_reporting/report.html``) and return its path."""
+    from daydreaming_dagster.engine.store import atomic_write_text
+    from daydreaming_dagster.results.writer import build_tables, report_path
+
+    root = Path(data_root)
+    view = view if view is not None else load_cohort_view(root)
+    frames = frames if frames is not None else build_tables(view)
+    path = Path(output) if output is not None else report_path(root)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    plotly = _plotly()
+    payload = build_payload(view, frames, template=plotly[1] if plotly else None)
+    atomic_write_text(path, render_html(payload, plotly_js=plotly[0] if plotly else None))
+    return path

@@ -1,0 +1,123 @@
+"""The HTML report: self-contained, every generation in it, plots, and no network request.
+
+The browser test runs Debian's ``chromium`` headless (skipped with the reason when it is absent),
+with a proxy on a dead local port so that nothing could leave the machine anyway, and reads
+Chromium's net log: no request may come from the page.
+"""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import json
+import re
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from daydreaming_dagster.cli import main
+from daydreaming_dagster.results.html_report import GEN_FIELDS
+
+ALL_IDS = {"D1", "D2", "D3", "D4", "E1", "E2", "E3", "E4", "V11", "V12", "V21", "V22", "V31", "V32", "V41", "V42"}
+CHROMIUM_FLAGS = [
+    "--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync", "--proxy-server=http://127.0.0.1:9",
+    "--virtual-time-budget=5000",
+]
+
+
+def _payload(html: str) -> dict[str, Any]:
+    blob = re.search(r'<script type="application/octet-stream" id="dd-data">([^<]*)</script>', html)
+    assert blob is not None
+    return json.loads(gzip.decompress(base64.b64decode(blob.group(1))))
+
+
+@pytest.fixture
+def report(cohort_root: Path, capsys: pytest.CaptureFixture[str]) -> Path:
+    assert main(["report", "--data-root", str(cohort_root)]) == 0
+    path = cohort_root / "7_reporting" / "report.html"
+    assert str(path) in capsys.readouterr().out
+    return path
+
+
+def test_report_is_self_contained_and_embeds_every_generation(report: Path, cohort_root: Path) -> None:
+    html = report.read_text(encoding="utf-8")
+    # nothing is loaded from elsewhere: no src/href to another host, no stylesheet link
+    assert not re.search(r"""<(script|link|img|iframe)\b[^>]*\b(src|href)\s*=""", html, re.IGNORECASE)
+    assert "Plotly" in html  # plotly.js itself is inlined
+    payload = _payload(html)
+    rows = [dict(zip(GEN_FIELDS, row, strict=False)) for row in payload["gens"]]
+    assert {r["id"] for r in rows} == ALL_IDS
+    assert len(payload["figures"]) >= 3
+    strings = payload["strings"]
+    by_id = {r["id"]: r for r in rows}
+    v12 = by_id["V12"]
+    # an evaluation prompt is stored as the text around its essay's parsed text
+    assert isinstance(v12["prompt"], list)
+    essay = rows[v12["parent"]]
+    assert essay["id"] == "E1"
+    rebuilt = strings[v12["prompt"][0]] + strings[essay["parsed"]] + strings[v12["prompt"][1]]
+    assert rebuilt == (cohort_root / "gens" / "evaluation" / "V12" / "prompt.txt").read_text()
+    assert strings[v12["parsed"]] == "9.0\n" and v12["score"] == 9.0 and v12["meta"]["model_id"] == "m2"
+    assert by_id["V42"]["error"].startswith("evaluation V42: parser 'in_last_line'")
+
+
+def test_report_output_flag(cohort_root: Path, tmp_path: Path) -> None:
+    target = tmp_path / "out" / "r.html"
+    assert main(["report", "--data-root", str(cohort_root), "--output", str(target)]) == 0
+    assert target.is_file() and not (cohort_root / "7_reporting" / "report.html").exists()
+
+
+def _chromium(url: str, *extra: str) -> str:
+    browser = shutil.which("chromium")
+    assert browser is not None
+    done = subprocess.run([browser, *CHROMIUM_FLAGS, *extra, "--dump-dom", url],
+                          capture_output=True, text=True, timeout=120, check=True)
+    return done.stdout
+
+
+def _page_requests(net_log: Path) -> list[str]:
+    """http(s) requests started by a page (Chromium's own background requests have no origin)."""
+    log = json.loads(net_log.read_text())
+    start = log["constants"]["logEventTypes"]["URL_REQUEST_START_JOB"]
+    urls = []
+    for event in log["events"]:
+        params = event.get("params") or {}
+        url = str(params.get("url", ""))
+        if event["type"] == start and url.startswith("http") and params.get("initiator") != "not an origin":
+            urls.append(url)
+    return urls
+
+
+@pytest.mark.skipif(shutil.which("chromium") is None,
+                    reason="headless Chromium is not installed (Debian: apt-get install chromium)")
+def test_report_renders_in_a_real_browser_without_network(report: Path, tmp_path: Path) -> None:
+    net_log = tmp_path / "net.json"
+    dom = _chromium(report.as_uri() + "?rows=all", f"--log-net-log={net_log}")
+    assert 'data-ready="1"' in dom, dom[:2000]
+    rendered = set(re.findall(r'<tr data-i="\d+" data-gen-id="([^"]+)"', dom))
+    assert rendered == ALL_IDS
+    plots = re.findall(r'<div class="plot js-plotly-plot" id="plot-([a-z_]+)"', dom)
+    assert len(plots) >= 3 and {"by_draft_template", "by_essay_template", "by_generation_model",
+                                "by_evaluation_template", "by_evaluator"} & set(plots)
+    assert dom.count('class="main-svg"') >= 3  # plotly drew them
+    assert _page_requests(net_log) == []
+    # the same check does see a page's request (so an empty list above means something)
+    control = tmp_path / "control.html"
+    control.write_text('<html><body><img src="http://example.invalid/x.png"></body></html>')
+    control_log = tmp_path / "control.json"
+    _chromium(control.as_uri(), f"--log-net-log={control_log}")
+    assert _page_requests(control_log) == ["http://example.invalid/x.png"]
+
+
+@pytest.mark.skipif(shutil.which("chromium") is None,
+                    reason="headless Chromium is not installed (Debian: apt-get install chromium)")
+def test_report_default_page_is_paginated_and_links_open_a_generation(report: Path) -> None:
+    dom = _chromium(report.as_uri() + "#g=" + "evaluation%2FV42")
+    assert 'data-ready="1"' in dom
+    assert "<h2>evaluation <code>V42</code></h2>" in dom  # the detail of the linked generation
+    assert "› essay <a href=\"#g=essay%2FE4\">E4</a>" in dom  # lineage links
+    assert "Average at best." in dom  # its raw text
