@@ -11,22 +11,33 @@ import importlib
 import sys
 from collections.abc import Sequence
 
-from daydreaming_dagster.cli._common import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK
+from daydreaming_dagster.cli._common import (
+    EXIT_BAD_INPUT,
+    EXIT_BUDGET,
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+)
 
 # Subcommand name -> module under daydreaming_dagster.cli (each: add_parser(sub), run(args) -> int).
-SUBCOMMANDS: dict[str, str] = {"run": "run", "orphans": "orphans"}
+SUBCOMMANDS: dict[str, str] = {
+    "run": "run",
+    "plan": "plan",
+    "report": "report",
+    "export": "export",
+    "reparse": "reparse",
+    "orphans": "orphans",
+}
 
-__all__ = ["EXIT_BAD_INPUT", "EXIT_FAILED", "EXIT_INTERRUPTED", "EXIT_OK", "build_parser", "main"]
-
-
-
+__all__ = ["EXIT_BAD_INPUT", "EXIT_BUDGET", "EXIT_FAILED", "EXIT_INTERRUPTED", "EXIT_OK", "build_parser", "main"]
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="daydream",
         description="DayDreaming: LLM idea-generation experiments (draft -> essay -> evaluation).",
-        epilog="Exit status: 0 ok, 1 some generation failed, 2 bad input or configuration, 130 interrupted.",
+        epilog="Exit status: 0 ok, 1 some generation failed, 2 bad input or configuration, "
+        "3 spending cap reached (raise --max-cost to continue), 130 interrupted.",
     )
     parser.add_argument("--debug", action="store_true", help="show tracebacks (for bug reports)")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")

@@ -15,7 +15,9 @@ from daydreaming_dagster.core.paths import default_data_root
 if TYPE_CHECKING:
     from rich.console import Console
 
-EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
+    from daydreaming_dagster.core.stages import Stage
+
+EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_BUDGET, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 
 
 def add_data_root(parser: argparse.ArgumentParser) -> None:
@@ -53,3 +55,27 @@ def guarded(command: Callable[[argparse.Namespace], int], args: argparse.Namespa
             file=sys.stderr,
         )
         return EXIT_FAILED
+
+
+def parse_stages(console: Console, text: str) -> list[Stage] | None:
+    """The ``--stages`` flag in pipeline order, or None after printing what is wrong."""
+    from daydreaming_dagster.core.stages import stage_order
+
+    try:
+        stages = stage_order(text.split(","))
+        if not stages:
+            raise ValueError("no stage given")
+    except ValueError as exc:
+        print_error(console, "Bad flag:", f"--stages {text!r}: {exc}. Fix: e.g. --stages draft,essay")
+        return None
+    return stages
+
+
+def check_positive(console: Console, **flags: int | None) -> bool:
+    """False (after printing it) when a flag given as ``k_max=...`` is below 1."""
+    for name, value in flags.items():
+        flag = "--" + name.replace("_", "-")
+        if value is not None and value < 1:
+            print_error(console, "Bad flag:", f"{flag} {value}: must be at least 1. Fix: e.g. {flag} 4")
+            return False
+    return True

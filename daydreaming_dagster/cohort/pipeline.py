@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from daydreaming_dagster.cohort.prices import Catalogues, fetch_catalogues, model_problems
 from daydreaming_dagster.cohort.runner import (
     Admission,
     CohortRunner,
@@ -31,7 +32,7 @@ from daydreaming_dagster.engine.flow import GenerationContext, StageSpec
 from daydreaming_dagster.engine.store import GensStore
 from daydreaming_dagster.inputs import RawData, load_raw_data
 from daydreaming_dagster.inputs.combinations import Combination, build_combinations
-from daydreaming_dagster.llm import LLMClient
+from daydreaming_dagster.llm import LLMClient, LLMConfigurationError
 from daydreaming_dagster.stages import build_stage_specs, check_active_templates
 from daydreaming_dagster.stages.essay import essay_mode
 
@@ -92,11 +93,36 @@ def needs_llm(raw: RawData, item: WorkItem) -> bool:
     return essay_mode(raw, item.row[STAGE_FACTS["essay"].template_column]) == "llm"
 
 
-def preflight(client: LLMClient, model_ids: Iterable[str]) -> None:
-    """Fail before the first generation if a needed model is unknown or unusable."""
+def preflight(
+    client: LLMClient,
+    model_ids: Iterable[str],
+    *,
+    raw: RawData | None = None,
+    check_models: bool = True,
+    catalogues: Catalogues | None = None,
+) -> Catalogues:
+    """Fail before the first generation if a needed model is unknown or unusable.
+
+    Checks each id against llm_models.csv and its readiness (key, local model), then, with
+    ``check_models``, every remote model string against its server's ``/models`` list: an unknown
+    string raises LLMConfigurationError naming the row (file:line when ``raw`` is given) and the
+    closest known ids. A server without a list only adds a warning to the returned catalogues
+    (whose lists also give the prices: ``cohort.prices.resolve_prices``).
+    """
     ids = sorted(set(model_ids))
-    if ids:
-        client.check_ready(ids)
+    if not ids:
+        return Catalogues()
+    client.check_ready(ids)
+    if not check_models:
+        return Catalogues()
+    found = catalogues if catalogues is not None else fetch_catalogues(client, ids)
+    problems = model_problems(client, found, raw=raw)
+    if len(problems) == 1:
+        raise LLMConfigurationError(f"Unknown model string: {problems[0]}")
+    if problems:
+        listing = "\n".join(f"  - {p}" for p in problems)
+        raise LLMConfigurationError(f"Unknown model strings ({len(problems)}):\n{listing}")
+    return found
 
 
 def run_items(

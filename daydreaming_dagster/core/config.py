@@ -37,6 +37,12 @@ class ExperimentConfig(BaseModel):
     evaluation_replicates: int = Field(default=1, ge=1)
     concurrency: int = Field(default=8, ge=1, description="Generations in flight within one process.")
     response_cache: bool = Field(default=True, description="Reuse stored responses for identical calls.")
+    max_cost: float | None = Field(
+        default=None,
+        ge=0.0,
+        description="Spending cap in USD on the cohort's total spend (every run's paid calls, as "
+        "recorded in its generations' metadata); None: no cap. `daydream run --max-cost` overrides it.",
+    )
 
     def setting(self, name: str) -> Any:
         """A field by name (the stage table names each stage's fields)."""

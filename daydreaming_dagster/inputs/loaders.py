@@ -11,7 +11,8 @@ Files read (upstream seed-era layout):
 - ``draft_templates.csv`` (template_id, template_name, description, active[, parser])
 - ``essay_templates.csv`` (template_id, template_name, description, active, generator)
 - ``evaluation_templates.csv`` (template_id, template_name, description, active, parser)
-- ``llm_models.csv`` (id, model, provider[, display_name], for_generation, for_evaluation[, specialization])
+- ``llm_models.csv`` (id, model, provider[, display_name], for_generation, for_evaluation[, specialization]
+  [, prompt_usd_per_mtok, completion_usd_per_mtok]: optional prices, USD per million tokens)
 - template files: ``generation_templates/{draft,essay}/<id>.txt`` and ``evaluation_templates/<id>.txt``
 - optionally ``selected_combo_mappings.csv`` (a curated selection; only its presence is recorded here)
 
@@ -20,10 +21,18 @@ Files read (upstream seed-era layout):
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from types import MappingProxyType
 
-from daydreaming_dagster.inputs.reader import Problems, check_ids, parse_bool, read_table, require_some
+from daydreaming_dagster.inputs.reader import (
+    CsvRow,
+    Problems,
+    check_ids,
+    parse_bool,
+    read_table,
+    require_some,
+)
 from daydreaming_dagster.inputs.types import (
     CONCEPTS_CSV,
     CURATED_SELECTION_CSV,
@@ -32,6 +41,7 @@ from daydreaming_dagster.inputs.types import (
     ESSAY_GENERATORS,
     EVALUATION_PARSERS,
     MODELS_CSV,
+    PRICE_COLUMNS,
     RAW_DIR,
     TEMPLATE_CSVS,
     Concept,
@@ -166,7 +176,7 @@ def _load_models(raw: Path, problems: Problems) -> tuple[ModelRow, ...]:
     rows = read_table(
         path,
         ("id", "model", "provider", "for_generation", "for_evaluation"),
-        ("display_name", "specialization"),
+        ("display_name", "specialization", *PRICE_COLUMNS),
         problems,
     )
     if rows is None:
@@ -195,6 +205,7 @@ def _load_models(raw: Path, problems: Problems) -> tuple[ModelRow, ...]:
                 "provider is empty",
                 "write local for the embedded model, or the serving provider (e.g. openrouter)",
             )
+        prompt_price, completion_price = _prices(row, path, problems)
         mid = safe_ids.get(row.line)
         if mid is None:
             continue
@@ -206,11 +217,54 @@ def _load_models(raw: Path, problems: Problems) -> tuple[ModelRow, ...]:
                 display_name=row.get("display_name"),
                 for_generation=for_generation,
                 for_evaluation=for_evaluation,
+                line=row.line,
+                prompt_usd_per_mtok=prompt_price,
+                completion_usd_per_mtok=completion_price,
             )
         )
     require_some((m.for_generation for m in out), path, "for_generation", "model", problems)
     require_some((m.for_evaluation for m in out), path, "for_evaluation", "model", problems)
     return tuple(out)
+
+
+def _prices(row: CsvRow, path: Path, problems: Problems) -> tuple[float | None, float | None]:
+    """The optional price columns of one llm_models.csv row (USD per million tokens): both or
+    neither, each a finite number >= 0."""
+    values: list[float | None] = []
+    for column in PRICE_COLUMNS:
+        text = row.get(column)
+        if not text:
+            values.append(None)
+            continue
+        try:
+            number = float(text)
+        except ValueError:
+            number = math.nan
+        if not math.isfinite(number) or number < 0:
+            problems.add(
+                path,
+                row.line,
+                column,
+                f"{row.raw(column)!r} is not a price",
+                "write USD per million tokens as a number >= 0 (e.g. 3 or 0.15), or leave it blank "
+                "to use the provider's price",
+            )
+            number = math.nan
+        values.append(number)
+    given = [v for v in values if v is not None]
+    if any(math.isnan(v) for v in given):
+        return None, None
+    if len(given) == 1:
+        missing = PRICE_COLUMNS[values.index(None)]
+        problems.add(
+            path,
+            row.line,
+            missing,
+            "only one of the two price columns is set",
+            f"fill {missing} too (USD per million tokens), or leave both blank to use the provider's prices",
+        )
+        return None, None
+    return values[0], values[1]
 
 
 def load_raw_data(data_root: Path | str) -> RawData:

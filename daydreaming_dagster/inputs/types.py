@@ -19,6 +19,8 @@ DESCRIPTION_LEVELS: tuple[str, ...] = ("sentence", "paragraph", "article")
 RAW_DIR = "1_raw"
 CONCEPTS_CSV = "concepts_metadata.csv"
 MODELS_CSV = "llm_models.csv"
+#: Optional llm_models.csv columns: USD per million tokens (the unit of provider price pages).
+PRICE_COLUMNS: tuple[str, str] = ("prompt_usd_per_mtok", "completion_usd_per_mtok")
 CURATED_SELECTION_CSV = "selected_combo_mappings.csv"
 TEMPLATE_CSVS: Mapping[TemplateKind, str] = MappingProxyType(
     {
@@ -85,9 +87,21 @@ class ModelRow:
     display_name: str
     for_generation: bool
     for_evaluation: bool
+    line: int | None = field(default=None, compare=False)  # its line in llm_models.csv (header = 1)
+    # Optional price columns (USD per million tokens); when both are set they override the
+    # provider's /models prices.
+    prompt_usd_per_mtok: float | None = None
+    completion_usd_per_mtok: float | None = None
 
     def route(self) -> ModelRoute:
         return ModelRoute(model_id=self.model_id, provider=self.provider, model=self.model)
+
+    @property
+    def price_per_token(self) -> tuple[float, float] | None:
+        """(prompt, completion) USD per token from the price columns, or None when not given."""
+        if self.prompt_usd_per_mtok is None or self.completion_usd_per_mtok is None:
+            return None
+        return (self.prompt_usd_per_mtok / 1e6, self.completion_usd_per_mtok / 1e6)
 
 
 def _check_kind(kind: str) -> TemplateKind:

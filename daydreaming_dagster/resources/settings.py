@@ -29,10 +29,15 @@ class ExperimentResource(ConfigurableResource):
 
     concurrency: int | None = Field(default=None, description="Generations in flight within one run.")
     k_max: int | None = Field(default=None, description="Concepts per combination.")
+    max_cost: float | None = Field(
+        default=None, description="Spending cap in USD on the cohort's total spend (overrides experiment.toml)."
+    )
 
     def load(self, data_root: Path) -> ExperimentConfig:
         try:
-            return load_experiment_config(data_root, concurrency=self.concurrency, k_max=self.k_max)
+            return load_experiment_config(
+                data_root, concurrency=self.concurrency, k_max=self.k_max, max_cost=self.max_cost
+            )
         except ValueError as exc:
             raise Failure(description=str(exc)) from exc
 

@@ -1,0 +1,221 @@
+"""``daydream plan``: what ``daydream run`` would do and cost, without any LLM call.
+
+Per stage and model: generations in all, already complete, copy-mode essays, answered by the
+response cache, calls to make; input and output tokens; cost as a range in USD; what the cohort
+has already spent. The model strings are checked against the provider's ``/models`` list (the one
+request it makes, which also refreshes the price cache). ``--json`` prints the same for scripts.
+Exit status: 0, or 2 when an input is wrong or a model string is unknown to the provider.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import TYPE_CHECKING, Any
+
+from daydreaming_dagster.cli._common import (
+    EXIT_BAD_INPUT,
+    EXIT_OK,
+    add_data_root,
+    check_positive,
+    make_console,
+    parse_stages,
+    print_error,
+)
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from daydreaming_dagster.cohort.plan import Plan
+    from daydreaming_dagster.cohort.prices import ModelPrice
+
+
+def add_parser(sub: argparse._SubParsersAction, name: str) -> None:
+    plan = sub.add_parser(
+        name,
+        help="show what a run would generate and cost (no LLM call)",
+        description="Show, per stage and model, the generations a `daydream run` with the same "
+        "flags would make: total, already complete, copy-mode essays, answered by the response "
+        "cache, calls to make; estimated input and output tokens; the cost range in USD; and "
+        "what the cohort has already spent. No LLM call is made (only the provider's /models "
+        "list is read, for model checks and prices). Exit status: 0 ok, 2 bad input or an "
+        "unknown model string.",
+    )
+    add_data_root(plan)
+    plan.add_argument(
+        "--stages", default="draft,essay,evaluation", help="comma-separated stages (default: all)"
+    )
+    plan.add_argument(
+        "--k-max", type=int, default=None, help="concepts per combination (default: experiment config)"
+    )
+    plan.add_argument("--json", action="store_true", help="print the plan as JSON (for scripts)")
+
+
+def usd(value: float | None) -> str:
+    """Money for people: unknown stays unknown, small amounts keep their digits."""
+    if value is None:
+        return "unknown"
+    if value == 0:
+        return "$0"
+    if value < 1:
+        return f"${value:.4f}"
+    return f"${value:,.2f}"
+
+
+def _price(price: ModelPrice) -> str:
+    per_mtok = price.per_mtok()
+    if per_mtok is None:
+        return f"{price.model_id} unknown"
+    return f"{price.model_id} {per_mtok[0]:g}/{per_mtok[1]:g} ({price.source})"
+
+
+def _tokens(value: float | None) -> str:
+    return "?" if value is None else f"{value:,.0f}"
+
+
+def run(args: argparse.Namespace) -> int:
+    import json
+    import logging
+    from pathlib import Path
+
+    from daydreaming_dagster.cohort.pipeline import load_cohort, pending_model_ids
+    from daydreaming_dagster.cohort.plan import build_plan
+    from daydreaming_dagster.cohort.prices import fetch_catalogues, model_problems, resolve_prices
+    from daydreaming_dagster.core.config import load_experiment_config
+    from daydreaming_dagster.core.stages import STAGE_FACTS
+    from daydreaming_dagster.engine.cache import ResponseCache
+    from daydreaming_dagster.engine.store import GensStore
+    from daydreaming_dagster.inputs import InputError
+    from daydreaming_dagster.llm import LLMConfigurationError, LLMSettings, build_llm_client
+
+    console = make_console()
+    logging.basicConfig(level=logging.ERROR)
+    data_root = Path(args.data_root)
+    stages = parse_stages(console, args.stages)
+    if stages is None or not check_positive(console, k_max=args.k_max):
+        return EXIT_BAD_INPUT
+    try:
+        config = load_experiment_config(data_root, k_max=args.k_max)
+        cohort = load_cohort(data_root, config)
+        settings = LLMSettings.from_env(defaults={"max_in_flight": config.concurrency})
+    except (InputError, ValueError, LLMConfigurationError) as exc:
+        print_error(console, "Input error:", f"\n{exc}")
+        return EXIT_BAD_INPUT
+    store = GensStore(data_root)
+    items = cohort.items(stages)
+    client = build_llm_client(cohort.raw.routes(), settings)
+    pending = pending_model_ids(cohort, items, store, force=False)
+    warnings: list[str] = []
+    try:
+        client.check_ready(sorted(pending))
+    except LLMConfigurationError as exc:
+        warnings.append(f"`daydream run` would stop before its first call: {exc}")
+    catalogues = fetch_catalogues(client, pending)
+    warnings.extend(catalogues.warnings)
+    problems = model_problems(client, catalogues, raw=cohort.raw)
+    used = {str(item.row[STAGE_FACTS[item.stage].model_column]) for item in items}
+    prices = resolve_prices(cohort.raw, client, used, catalogues, data_root=data_root)
+    cache = ResponseCache.for_data_root(data_root) if config.response_cache else None
+    plan = build_plan(
+        cohort,
+        stages,
+        client=client,
+        prices=prices,
+        cache=cache,
+        store=store,
+        warnings=warnings,
+        problems=problems,
+    )
+    if args.json:
+        payload: dict[str, Any] = plan.to_json()
+        payload["max_cost_usd"] = config.max_cost
+        print(json.dumps(payload, indent=2))
+    else:
+        _print_plan(console, plan, config.max_cost)
+    return EXIT_BAD_INPUT if problems else EXIT_OK
+
+
+def _print_plan(console: Console, plan: Plan, max_cost: float | None) -> None:
+    from rich.table import Table
+    from rich.text import Text
+
+    table = Table(title=f"DayDreaming plan: cohort {plan.cohort_id} ({plan.data_root})")
+    columns = (
+        ("stage", "left"),
+        ("model", "left"),
+        ("total", "right"),
+        ("done", "right"),
+        ("copy", "right"),
+        ("cached", "right"),
+        ("to call", "right"),
+        ("input tok", "right"),
+        ("output/call\nlow/exp/max", "right"),
+        ("cost USD\nlow–high", "right"),
+        ("expected", "right"),
+        ("spent", "right"),
+    )
+    for name, justify in columns:
+        if name == "model":  # user-chosen ids: fold long ones rather than cut them
+            table.add_column(name, overflow="fold")
+        else:
+            table.add_column(name, justify=justify, no_wrap=True)  # type: ignore[arg-type]
+    for row in plan.rows:
+        out = row.output_per_call
+        cost = row.cost
+        inp = row.input_tokens
+        table.add_row(
+            row.stage,
+            row.model_id,
+            str(row.total),
+            str(row.complete),
+            str(row.copy),
+            str(row.cached),
+            str(row.to_call) + (f" +{row.blocked} blocked" if row.blocked else ""),
+            _tokens(inp.expected) if inp.expected is not None else f"≤{_tokens(inp.high)}",
+            f"{_tokens(out.low)}/{_tokens(out.expected)}/{_tokens(out.high)}",
+            f"{usd(cost.low)}–{usd(cost.high)}" if cost is not None else "unknown",
+            usd(cost.expected) if cost is not None and cost.expected is not None else "?",
+            usd(row.spent),
+        )
+    console.print(table)
+    total = plan.cost
+    unknown = plan.unknown_price_models
+    plus = f" + unknown ({', '.join(unknown)})" if unknown else ""
+    expected = f"; expected {usd(total.expected)}" if total.expected is not None else ""
+    console.print(
+        f"Calls to make: {plan.count('to_call')} (of {plan.count('total')} generations: {plan.count('complete')} "
+        f"complete, {plan.count('copy')} copies, {plan.count('cached')} from the response cache). "
+        f"Estimated cost: {usd(total.low)} – {usd(total.high)}{plus}{expected}."
+    )
+    ledger = plan.ledger
+    spent = f"Already spent by this cohort: {usd(ledger.spent)} over {ledger.paid_calls} paid call(s)"
+    if ledger.estimated:
+        spent += f" ({usd(ledger.estimated)} of it estimated from prices: the server reported no cost)"
+    if ledger.unpriced_calls:
+        spent += f"; {ledger.unpriced_calls} call(s) with no cost and no known price are not counted"
+    console.print(spent + ".")
+    if max_cost is not None:
+        console.print(
+            f"Spending cap (experiment.toml max_cost): {usd(max_cost)}; left: {usd(max(0.0, max_cost - ledger.spent))}."
+        )
+    prices = {r.model_id: r.price for r in plan.rows}
+    console.print(
+        "Prices (USD per million tokens, in/out): "
+        + "; ".join(_price(p) for _, p in sorted(prices.items()))
+        + "."
+    )
+    if unknown:
+        console.print(
+            "Unknown prices are never counted as free: add prompt_usd_per_mtok,completion_usd_per_mtok "
+            "(USD per million tokens) to llm_models.csv for those models."
+        )
+    if any(r.output is None and r.to_call for r in plan.rows):
+        console.print(
+            "No finished generation yet for some stage/model: their low end counts input only, the high "
+            "end max_tokens. Estimates sharpen once a few generations are done."
+        )
+    for warning in plan.warnings:
+        console.print(Text("warning: ", style="yellow"), Text(warning))
+    for problem in plan.problems:
+        print_error(console, "error:", problem)
+    if plan.problems:
+        console.print("`daydream run` would stop before its first call (exit 2): fix llm_models.csv first.")
