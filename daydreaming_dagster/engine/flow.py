@@ -113,6 +113,8 @@ class StageSpec:
     # Optional GBNF grammar per template (a ``<template>.gbnf`` beside it): constrains the embedded
     # model's output, so a tiny local model always answers in the parseable shape.
     grammar_loader: Callable[[str], str | None] = lambda template_id: None
+    # The names of the task's concepts, recorded in metadata.json (every stage's row has combo_id).
+    concept_names: Callable[[TaskRow], list[str] | None] = lambda task_row: None
 
     @property
     def stage(self) -> str:
@@ -276,6 +278,7 @@ def _new_record(
         task_keys={key: str(task_row.get(key) or "") for key in facts.task_keys},
         mode=prepared.mode,
         replicate=_replicate(task_row),
+        concepts=spec.concept_names(task_row),
     )
 
 

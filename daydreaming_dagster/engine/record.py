@@ -37,6 +37,7 @@ class GenerationRecord:
     # --- the engine's keys
     mode: str | None = None  # llm | copy
     replicate: int = 1  # written when not 1
+    concepts: list[str] | None = None  # the names of the combination's concepts (the lineage, readable)
     model: str | None = None  # the provider's model string
     max_tokens: int | None = None
     temperature: float | None = None
@@ -82,7 +83,7 @@ class GenerationRecord:
         if self.cohort_id:
             out["cohort_id"] = self.cohort_id
         out.update(self.task_keys)
-        optional: dict[str, Any] = {"mode": self.mode}
+        optional: dict[str, Any] = {"mode": self.mode, "concepts": self.concepts}
         if self.replicate != 1:
             optional["replicate"] = self.replicate
         if self.response is not None:

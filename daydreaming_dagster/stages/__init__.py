@@ -40,8 +40,8 @@ def build_stage_specs(
     by_id = {c.combo_id: c for c in combos}
     return {
         "draft": build_draft_spec(raw, config, by_id),
-        "essay": build_essay_spec(raw, config),
-        "evaluation": build_evaluation_spec(raw, config),
+        "essay": build_essay_spec(raw, config, by_id),
+        "evaluation": build_evaluation_spec(raw, config, by_id),
     }
 
 

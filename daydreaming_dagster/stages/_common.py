@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from daydreaming_dagster.core.config import ExperimentConfig
@@ -11,6 +11,7 @@ from daydreaming_dagster.engine.flow import GenerationContext, GenerationError, 
 from daydreaming_dagster.engine.store import PARSED
 from daydreaming_dagster.engine.templates import read_template
 from daydreaming_dagster.inputs import RawData
+from daydreaming_dagster.inputs.combinations import Combination
 
 
 def load_parent_text(context: GenerationContext, task_row: TaskRow, *, child_stage: Stage) -> str:
@@ -45,11 +46,20 @@ def load_parent_text(context: GenerationContext, task_row: TaskRow, *, child_sta
     return text
 
 
-def common_hooks(raw: RawData, config: ExperimentConfig, stage: Stage) -> dict[str, Any]:
+def common_hooks(
+    raw: RawData, config: ExperimentConfig, stage: Stage, combos: Mapping[str, Combination]
+) -> dict[str, Any]:
     """The StageSpec fields every stage fills the same way: facts, loaders, settings."""
     facts = STAGE_FACTS[stage]
+    names = {c.concept_id: c.name for c in raw.concepts}
+
+    def concept_names(task_row: TaskRow) -> list[str] | None:
+        combo = combos.get(str(task_row.get("combo_id") or ""))
+        return [names.get(cid, cid) for cid in combo.concept_ids] if combo is not None else None
+
     return {
         "facts": facts,
+        "concept_names": concept_names,
         "template_loader": template_loader(raw, stage),
         "grammar_loader": grammar_loader(raw, stage),
         "max_tokens": int(config.setting(facts.max_tokens_setting)),

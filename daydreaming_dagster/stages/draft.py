@@ -59,7 +59,7 @@ def build_draft_spec(raw: RawData, config: ExperimentConfig, combos: Mapping[str
             )
 
     return StageSpec(
-        **common_hooks(raw, config, "draft"),
+        **common_hooks(raw, config, "draft", combos),
         input_resolver=resolve_inputs,
         generator_mode=lambda template_id: "llm",
         parser_selector=lambda template_id: draft_parser(raw, template_id),

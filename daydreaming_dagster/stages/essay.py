@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, cast
 
 from daydreaming_dagster.core.config import ExperimentConfig
@@ -18,6 +19,7 @@ from daydreaming_dagster.engine.flow import (
     normalize_newlines,
 )
 from daydreaming_dagster.inputs import RawData
+from daydreaming_dagster.inputs.combinations import Combination
 from daydreaming_dagster.stages._common import common_hooks, load_parent_text
 
 VARIABLES = frozenset({"draft_block", "draft_lines", "links_block"})
@@ -43,7 +45,7 @@ def essay_payload(draft_text: str) -> dict[str, Any]:
     return {"draft_block": text, "links_block": text, "draft_lines": lines}
 
 
-def build_essay_spec(raw: RawData, config: ExperimentConfig) -> StageSpec:
+def build_essay_spec(raw: RawData, config: ExperimentConfig, combos: Mapping[str, Combination]) -> StageSpec:
     # The essay checks its parent's parsed text with max(1, min_draft_lines), as upstream did.
     min_lines = max(1, config.min_draft_lines)
 
@@ -61,7 +63,7 @@ def build_essay_spec(raw: RawData, config: ExperimentConfig) -> StageSpec:
             )
 
     return StageSpec(
-        **common_hooks(raw, config, "essay"),
+        **common_hooks(raw, config, "essay", combos),
         input_resolver=resolve_inputs,
         generator_mode=lambda template_id: essay_mode(raw, template_id),
         parser_selector=lambda template_id: ESSAY_PARSER,

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from daydreaming_dagster.core.config import ExperimentConfig
 from daydreaming_dagster.core.score_parser import format_score, parse_llm_response
 from daydreaming_dagster.engine.flow import GenerationContext, Parser, StageSpec, TaskRow
 from daydreaming_dagster.inputs import RawData
+from daydreaming_dagster.inputs.combinations import Combination
 from daydreaming_dagster.stages._common import common_hooks, load_parent_text
 
 VARIABLES = frozenset({"response"})
@@ -22,13 +24,15 @@ def evaluation_parser(raw: RawData, template_id: str) -> Parser:
     return Parser(strategy, parse)
 
 
-def build_evaluation_spec(raw: RawData, config: ExperimentConfig) -> StageSpec:
+def build_evaluation_spec(
+    raw: RawData, config: ExperimentConfig, combos: Mapping[str, Combination]
+) -> StageSpec:
     def resolve_inputs(context: GenerationContext, task_row: TaskRow) -> dict[str, Any]:
         # Not newline-normalized, as upstream (essays on disk already are).
         return {"response": load_parent_text(context, task_row, child_stage="evaluation")}
 
     return StageSpec(
-        **common_hooks(raw, config, "evaluation"),
+        **common_hooks(raw, config, "evaluation", combos),
         input_resolver=resolve_inputs,
         generator_mode=lambda template_id: "llm",
         parser_selector=lambda template_id: evaluation_parser(raw, template_id),

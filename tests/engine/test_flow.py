@@ -51,6 +51,7 @@ def test_draft_llm_happy_path_writes_four_files_and_metadata(root: Path) -> None
     assert md["stage"] == "draft" and md["parent_gen_id"] == "" and md["combo_id"] == task["combo_id"]
     assert md["task_id"] == task["draft_task_id"] and md["model_id"] == sd.MODEL_ID
     assert md["status"] == "complete" and md["parser"] == "identity" and md["mode"] == "llm"
+    assert md["concepts"] == [name for _, name, _ in sd.CONCEPTS]  # the lineage, readable
     assert md["usage"] == {"prompt_tokens": 11, "completion_tokens": 7, "total_tokens": 18, "cost": 0.0012}
     assert md["finish_reason"] == "stop" and md["llm"]["served_model"] == "mock/served"
     assert md["max_tokens"] == 20480 and md["temperature"] == 0.7
@@ -129,6 +130,7 @@ def test_essay_copy_mode_makes_no_call_and_has_no_prompt(root: Path) -> None:
     assert (gen_dir / "raw.txt").read_text() == parent == (gen_dir / "parsed.txt").read_text()
     md = json.loads((gen_dir / "metadata.json").read_text())
     assert md["mode"] == "copy" and md["parent_gen_id"] == draft["gen_id"] and md["essay_template"] == sd.ESSAY_COPY_TEMPLATE_ID
+    assert md["concepts"] == [name for _, name, _ in sd.CONCEPTS]
     assert "usage" not in md
 
 

@@ -25,26 +25,9 @@ from daydreaming_dagster.llm import (
 from daydreaming_dagster.llm._limiter import Limiter, shared_limiter
 from daydreaming_dagster.testing.fake_openai_server import FakeOpenAIServer
 from daydreaming_dagster.testing.mock_llm import ScriptedProvider, ScriptedReply
+from tests.llm._fakes import FakeClock
 
 ROUTES = {"m": ModelRoute("m", "openrouter", "vendor/model")}
-
-
-class FakeClock:
-    """A monotonic clock that only moves when someone sleeps on it."""
-
-    def __init__(self) -> None:
-        self.now = 0.0
-        self.sleeps: list[float] = []
-        self._lock = threading.Lock()
-
-    def __call__(self) -> float:
-        with self._lock:
-            return self.now
-
-    def sleep(self, seconds: float) -> None:
-        with self._lock:
-            self.sleeps.append(seconds)
-            self.now += seconds
 
 
 class ConcurrencyProbe:
