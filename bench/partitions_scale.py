@@ -170,7 +170,7 @@ def run_part(evaluations: int) -> dict[str, Any]:
         out["prefill_drafts_essays_s"] = round(prefill["wall_s"], 2)
         started = time.time()
         result = materialize(
-            select(["evaluation_response", *task_assets]),
+            select(["evaluation_prompt", "evaluation_response", *task_assets]),
             selection=[AssetKey("evaluation_response")],
             resources=resources,
             instance=instance,

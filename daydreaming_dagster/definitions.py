@@ -42,7 +42,9 @@ def build_resources(data_root: str | None = None, llm: LLMResource | None = None
 def build_definitions(data_root: str | None = None, llm: LLMResource | None = None) -> Definitions:
     return Definitions(
         assets=ASSETS,
-        jobs=[define_asset_job("build_tasks_job", selection="group:task_definitions")],
+        asset_checks=group_results.RESULT_CHECKS,
+        jobs=[define_asset_job("build_tasks_job", selection="group:task_definitions"), *group_results.RESULT_JOBS],
+        sensors=[group_task_definitions.raw_inputs_sensor],
         resources=build_resources(data_root, llm),
     )
 

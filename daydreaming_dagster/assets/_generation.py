@@ -4,6 +4,10 @@ A run covering one partition calls the engine once. A run covering several (a si
 ``BackfillPolicy.single_run()``) runs them concurrently through the CohortRunner, so one Dagster run
 works at the provider's limit instead of one process launch per generation. The response asset
 receives the prompts its prompt asset rendered, so nothing is rendered twice.
+
+Every partition's materialization carries the same metadata as ``daydream run`` reports
+(``resources/instance.py``). Every LLM request holds a slot of the instance's pool
+``llm/<provider>`` (``resources/pool_gate.py``), so concurrent runs share the provider's limit.
 """
 
 from __future__ import annotations
@@ -16,22 +20,24 @@ from dagster import AssetExecutionContext, Failure, MetadataValue
 
 from daydreaming_dagster.assets._run_inputs import RunInputs, run_inputs
 from daydreaming_dagster.cohort.pipeline import preflight
-from daydreaming_dagster.cohort.runner import CohortRunner, WorkItem, work_items
+from daydreaming_dagster.cohort.runner import CohortRunner, Status, WorkItem, work_items
 from daydreaming_dagster.cohort.tasks import read_task_table
 from daydreaming_dagster.core.stages import STAGE_FACTS, Stage
 from daydreaming_dagster.engine.cache import ResponseCache
 from daydreaming_dagster.engine.flow import (
     GenerationContext,
     GenerationError,
+    GenerationOutcome,
     StageSpec,
     orchestrate_generation,
     prepare_prompt,
 )
-from daydreaming_dagster.engine.record import GenerationRecord
 from daydreaming_dagster.engine.store import GensStore
 from daydreaming_dagster.inputs.combinations import combinations_from_selection
-from daydreaming_dagster.llm import LLMError
+from daydreaming_dagster.llm import LLMError, RequestGate
+from daydreaming_dagster.resources.instance import materialization_metadata, prompt_metadata
 from daydreaming_dagster.resources.llm import LLMResource
+from daydreaming_dagster.resources.pool_gate import InstancePoolGate
 from daydreaming_dagster.resources.settings import DataRootResource, ExperimentResource
 from daydreaming_dagster.stages import build_stage_specs
 
@@ -51,9 +57,7 @@ def _rows(context: AssetExecutionContext, tasks: pd.DataFrame, stage: Stage) -> 
 
 
 def _spec(stage: Stage, inputs: RunInputs, data_root: DataRootResource) -> StageSpec:
-    combos = []
-    if stage == "draft":
-        combos = combinations_from_selection(read_task_table(data_root.root, "selection"))
+    combos = combinations_from_selection(read_task_table(data_root.root, "selection"))
     return build_stage_specs(inputs.raw, inputs.config, combos)[stage]
 
 
@@ -62,7 +66,9 @@ def _engine_context(
 ) -> GenerationContext:
     client = None
     if llm is not None:
-        client = llm.build_client(inputs.raw.routes(), default_max_in_flight=inputs.config.concurrency)
+        client = llm.build_client(
+            inputs.raw.routes(), default_max_in_flight=inputs.config.concurrency, request_gate=_request_gate(context)
+        )
     return GenerationContext(
         run_id=context.run_id,
         store=GensStore(data_root.root),
@@ -70,6 +76,11 @@ def _engine_context(
         cache=ResponseCache.for_data_root(data_root.root) if inputs.config.response_cache else None,
         log=context.log,
     )
+
+
+def _request_gate(context: AssetExecutionContext) -> RequestGate:
+    """Cross-run provider limits: a slot of the instance's pool ``llm/<provider>`` per request."""
+    return InstancePoolGate(context.instance, context.run_id, context.asset_key.to_user_string())
 
 
 def _failure(exc: GenerationError) -> Failure:
@@ -96,10 +107,9 @@ def prompt_asset(
             raise _failure(exc) from exc
     if len(prompts) == 1:
         (prompt,) = prompts.values()
-        context.add_output_metadata(
-            {"prompt_chars": len(prompt) if prompt else 0, "mode": "copy" if prompt is None else "llm"}
-        )
+        context.add_output_metadata(prompt_metadata(prompt))
         return prompt
+    add_partition_metadata(context, {gen_id: prompt_metadata(prompt) for gen_id, prompt in prompts.items()})
     return prompts
 
 
@@ -137,8 +147,12 @@ def response_asset(
             raise _failure(exc) from exc
         context.add_output_metadata(materialization_metadata(engine.store, outcome.record, outcome.cache_hit))
         return outcome.parsed
-    runner = CohortRunner(engine, {stage: spec}, concurrency=inputs.config.concurrency, force=True)
+    metadata = _PartitionMetadata(context, engine.store)
+    runner = CohortRunner(
+        engine, {stage: spec}, concurrency=inputs.config.concurrency, force=True, observers=[metadata]
+    )
     summary = runner.run(items)
+    add_partition_metadata(context, metadata.by_partition)
     if summary.failures:
         shown = "\n".join(f"- {f.gen_id}: {f.message}" for f in summary.failures[:20])
         raise Failure(description=f"{len(summary.failures)} of {len(rows)} {stage} generations failed:\n{shown}")
@@ -153,19 +167,44 @@ def _needed_models(rows: Sequence[Mapping[str, str]], spec: StageSpec) -> set[st
     return {spec.model_id(row) for row in rows if spec.generator_mode(spec.template_id(row)) == "llm"}
 
 
-def materialization_metadata(store: GensStore, record: GenerationRecord, cache_hit: bool) -> dict[str, Any]:
-    """A generation's materialization metadata, from its record (same for Dagster and CLI runs)."""
-    out: dict[str, Any] = {
-        "gen_id": record.gen_id,
-        "gen_dir": MetadataValue.path(str(store.gen_dir(record.stage, record.gen_id))),  # type: ignore[arg-type]
-        "mode": record.mode or "",
-        "parser": record.parser or "",
-        "cache_hit": cache_hit,
-    }
-    usage = record.usage
-    for key in ("prompt_tokens", "completion_tokens", "total_tokens", "cost"):
-        if key in usage:
-            out[key] = usage[key]
-    if record.finish_reason is not None:
-        out["finish_reason"] = record.finish_reason
-    return out
+class _PartitionMetadata:
+    """Collects each partition's materialization metadata in a multi-partition run (a RunObserver)."""
+
+    def __init__(self, context: AssetExecutionContext, store: GensStore) -> None:
+        self.context = context
+        self.store = store
+        self.by_partition: dict[str, dict[str, Any]] = {}
+
+    def finished(self, item: WorkItem, status: Status, outcome: GenerationOutcome | None) -> None:
+        if status == "done" and outcome is not None:
+            self.by_partition[item.gen_id] = materialization_metadata(self.store, outcome.record, outcome.cache_hit)
+
+
+def add_partition_metadata(context: AssetExecutionContext, by_partition: Mapping[str, Mapping[str, Any]]) -> None:
+    """Give each partition of a multi-partition run its own materialization metadata, in O(N).
+
+    ``context.add_asset_metadata(..., partition_key=k)`` is the public way, but each call loads every
+    key of the dynamic partitions set to validate ``k`` and copies all the metadata gathered so far:
+    O(N^2) for a backfill of N partitions (minutes at 10,000). So the metadata goes into the step's
+    accumulator at once (Dagster 1.13's internals, what ``add_asset_metadata`` updates); if those
+    moved, the partitions keep the run's totals only.
+    """
+    if not by_partition:
+        return
+    try:
+        from dagster._core.execution.context.metadata_logging import (
+            AssetMetadataHandle,
+            OutputMetadataAccumulator,
+        )
+
+        step = context.op_execution_context._step_execution_context
+        merged = dict(step._metadata_accumulator.per_output_metadata)
+        for partition, metadata in by_partition.items():
+            handle = AssetMetadataHandle(asset_key=context.asset_key, partition_key=partition)
+            merged[handle] = {**merged.get(handle, {}), **metadata}
+        step._metadata_accumulator = OutputMetadataAccumulator(per_output_metadata=merged)
+    except (ImportError, AttributeError, TypeError) as exc:  # pragma: no cover - a Dagster whose internals moved
+        context.log.warning(f"per-partition metadata skipped ({type(exc).__name__}: {exc})")
+
+
+__all__ = ["materialization_metadata", "prompt_asset", "response_asset"]

@@ -1,8 +1,16 @@
 """The two assets of a stage, built once for all three stages (no per-stage copy).
 
+Backfills: one run over every selected partition by default (``BackfillPolicy.single_run()``); with
+``DD_BACKFILL_MAX_PARTITIONS_PER_RUN=N`` (read when the code location loads) a backfill fans out
+into runs of at most N partitions each, which the daemon launches in parallel (docs/dagster.md).
+
+The response assets run in the Dagster pool ``llm`` (generation steps in progress across runs);
+their requests also hold slots of the pools ``llm/<provider>`` (``resources/pool_gate.py``).
+
 No ``from __future__ import annotations`` here: Dagster reads the ``context`` annotation at runtime.
 """
 
+import os
 from typing import Any
 
 import pandas as pd
@@ -18,12 +26,30 @@ from daydreaming_dagster.assets._generation import prompt_asset, response_asset
 from daydreaming_dagster.assets.partitions import PARTITIONS_BY_STAGE
 from daydreaming_dagster.core.stages import STAGE_FACTS, Stage
 from daydreaming_dagster.resources.llm import LLMResource
+from daydreaming_dagster.resources.pool_gate import STEP_POOL
 from daydreaming_dagster.resources.settings import DataRootResource, ExperimentResource
+
+ENV_MAX_PARTITIONS_PER_RUN = "DD_BACKFILL_MAX_PARTITIONS_PER_RUN"
+
+
+def backfill_policy(environ: Any = None) -> BackfillPolicy:
+    """Single-run backfills, or runs of at most ``DD_BACKFILL_MAX_PARTITIONS_PER_RUN`` partitions."""
+    value = ((os.environ if environ is None else environ).get(ENV_MAX_PARTITIONS_PER_RUN) or "").strip()
+    if not value:
+        return BackfillPolicy.single_run()
+    try:
+        per_run = int(value)
+    except ValueError:
+        per_run = 0
+    if per_run < 1:
+        raise ValueError(f"{ENV_MAX_PARTITIONS_PER_RUN}={value!r}: expected a whole number >= 1 (or unset)")
+    return BackfillPolicy.multi_run(max_partitions_per_run=per_run)
 
 
 def stage_assets(stage: Stage) -> tuple[AssetsDefinition, AssetsDefinition]:
-    """``<stage>_prompt`` and ``<stage>_response``: one partition per gen_id, single-run backfills."""
+    """``<stage>_prompt`` and ``<stage>_response``: one partition per gen_id (backfills: module doc)."""
     facts = STAGE_FACTS[stage]
+    policy = backfill_policy()
 
     @asset(
         name=f"{stage}_prompt",
@@ -31,7 +57,7 @@ def stage_assets(stage: Stage) -> tuple[AssetsDefinition, AssetsDefinition]:
         partitions_def=PARTITIONS_BY_STAGE[stage],
         ins={"tasks": AssetIn(facts.task_asset)},
         io_manager_key=f"{stage}_prompt_io_manager",
-        backfill_policy=BackfillPolicy.single_run(),
+        backfill_policy=policy,
         description=f"The rendered {stage} prompt, persisted as gens/{stage}/<gen_id>/prompt.txt "
         "(none for copy-mode essays).",
     )
@@ -49,7 +75,8 @@ def stage_assets(stage: Stage) -> tuple[AssetsDefinition, AssetsDefinition]:
         partitions_def=PARTITIONS_BY_STAGE[stage],
         ins={"tasks": AssetIn(facts.task_asset), "prompts": AssetIn(f"{stage}_prompt")},
         io_manager_key=f"{stage}_response_io_manager",
-        backfill_policy=BackfillPolicy.single_run(),
+        backfill_policy=policy,
+        pool=STEP_POOL,
         description=f"Generate (or copy), validate, parse and write gens/{stage}/<gen_id>/* through the "
         "generation engine; several partitions in one run are generated concurrently.",
     )

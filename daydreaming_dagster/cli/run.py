@@ -20,11 +20,14 @@ from typing import TYPE_CHECKING
 
 from daydreaming_dagster.cli._common import (
     EXIT_BAD_INPUT,
+    EXIT_BUDGET,
     EXIT_FAILED,
     EXIT_INTERRUPTED,
     EXIT_OK,
     add_data_root,
+    check_positive,
     make_console,
+    parse_stages,
     print_error,
 )
 
@@ -34,6 +37,7 @@ if TYPE_CHECKING:
     from rich.console import Console
     from rich.table import Table
 
+    from daydreaming_dagster.cohort.budget import Ledger, SpendingCap
     from daydreaming_dagster.cohort.runner import RunSummary
     from daydreaming_dagster.core.stages import Stage
 
@@ -47,6 +51,7 @@ def add_parser(sub: argparse._SubParsersAction, name: str) -> None:
         description="Build the task tables from DATA_ROOT/1_raw, generate every selected stage "
         "(skipping generations already complete on disk), then write the result tables. "
         "Exit status: 0 all succeeded, 1 some generation failed, 2 bad input or configuration, "
+        "3 spending cap reached (run again with a higher --max-cost to continue), "
         "130 interrupted (run the same command again to resume).",
     )
     add_data_root(run)
@@ -63,6 +68,21 @@ def add_parser(sub: argparse._SubParsersAction, name: str) -> None:
     )
     run.add_argument("--no-cache", action="store_true", help="neither read nor write the response cache")
     run.add_argument("--quiet", action="store_true", help="no progress bars")
+    run.add_argument(
+        "--max-cost",
+        type=float,
+        default=None,
+        metavar="USD",
+        help="spending cap on the cohort's total spend (every run's paid calls): no call starts that "
+        "could take it past the cap; at the cap the run stops with exit 3 (default: experiment.toml "
+        "max_cost, else no cap)",
+    )
+    run.add_argument(
+        "--allow-unknown-prices",
+        action="store_true",
+        help="under a cap, run models whose price is unknown (their calls count only with the cost "
+        "the server reports)",
+    )
 
 
 def _summary_table(summary: RunSummary, stages: Sequence[Stage]) -> Table:
@@ -83,6 +103,50 @@ def resume_command(argv: Sequence[str] | None = None) -> str:
     return " ".join(["daydream", *(shlex.quote(a) for a in args)])
 
 
+def _spend_line(ledger: Ledger, run_id: str, max_cost: float | None) -> str:
+    """This run's spend and the cohort's total (the sum over its generations' metadata)."""
+    from daydreaming_dagster.cli.plan import usd
+
+    line = f"Spend: this run {usd(ledger.run(run_id))}; cohort total {usd(ledger.spent)}"
+    if max_cost is not None:
+        line += f" (cap {usd(max_cost)})"
+    if ledger.estimated:
+        line += f"; {usd(ledger.estimated)} of it estimated from prices (the server reported no cost)"
+    if ledger.unpriced_calls:
+        line += f"; {ledger.unpriced_calls} paid call(s) with no reported cost and no known price not counted"
+    return line + "."
+
+
+def _cap_stop_message(cap: SpendingCap, ledger: Ledger, run_id: str, not_started: int, data_root: object) -> str:
+    """What stopped, what was spent, and the command that continues."""
+    from daydreaming_dagster.cli.plan import usd
+
+    args = list(sys.argv[1:])
+    kept: list[str] = []
+    skip = False
+    for arg in args:
+        if skip:
+            skip = False
+            continue
+        if arg == "--max-cost":
+            skip = True
+            continue
+        if not arg.startswith("--max-cost="):
+            kept.append(arg)
+    spent = max(ledger.spent, cap.spent)
+    least = spent + (cap.next_worst or 0.0)
+    command = " ".join(["daydream", *(shlex.quote(a) for a in kept), "--max-cost", "USD"])
+    return (
+        f"Spending cap reached: the cohort has spent {usd(spent)} of its {usd(cap.cap)} cap (this run "
+        f"{usd(ledger.run(run_id))}); the next call could cost up to {usd(cap.next_worst)}, which could pass "
+        f"the cap. {not_started} generation(s) not started; calls in flight finished and are stored. "
+        f"To continue where this run stopped, raise the cap (it counts the cohort's total spend; "
+        f"at least {usd(least)} to start the next call): {command} "
+        f"(or max_cost in experiment.toml). What the rest costs: daydream plan --data-root "
+        f"{shlex.quote(str(data_root))}"
+    )
+
+
 def _warn(console: Console, text: str) -> None:
     from rich.text import Text
 
@@ -99,6 +163,8 @@ def run(args: argparse.Namespace) -> int:
     from rich.logging import RichHandler
 
     from daydreaming_dagster.cli._progress import PlainStopNotice, RichStageProgress
+    from daydreaming_dagster.cli.plan import usd
+    from daydreaming_dagster.cohort.budget import SpendingCap, cohort_spend
     from daydreaming_dagster.cohort.checks import (
         cohort_change,
         description_gaps,
@@ -112,39 +178,33 @@ def run(args: argparse.Namespace) -> int:
         run_items,
         save_task_tables,
     )
+    from daydreaming_dagster.cohort.prices import resolve_prices, unknown_price_message, unknown_prices
     from daydreaming_dagster.cohort.runner import failure_groups
     from daydreaming_dagster.core.config import load_experiment_config
-    from daydreaming_dagster.core.stages import stage_order
     from daydreaming_dagster.engine.cache import ResponseCache
     from daydreaming_dagster.engine.flow import GenerationContext
     from daydreaming_dagster.engine.store import GensStore
     from daydreaming_dagster.inputs import InputError
     from daydreaming_dagster.llm import LLMConfigurationError, LLMSettings, build_llm_client
-    from daydreaming_dagster.results.scores import parsed_scores, write_results
+    from daydreaming_dagster.results.writer import write_all_results
 
     console = make_console()
     logging.basicConfig(
         level=logging.WARNING, format="%(message)s", handlers=[RichHandler(console=console, show_path=False)]
     )
     data_root = Path(args.data_root)
-    try:
-        stages = stage_order(args.stages.split(","))
-        if not stages:
-            raise ValueError("no stage given")
-    except ValueError as exc:
-        print_error(console, "Bad flag:", f"--stages {args.stages!r}: {exc}. Fix: e.g. --stages draft,essay")
+    stages = parse_stages(console, args.stages)
+    if stages is None or not check_positive(console, concurrency=args.concurrency, k_max=args.k_max):
         return EXIT_BAD_INPUT
-    for flag, value in (("--concurrency", args.concurrency), ("--k-max", args.k_max)):
-        if value is not None and value < 1:
-            print_error(console, "Bad flag:", f"{flag} {value}: must be at least 1. Fix: e.g. {flag} 4")
-            return EXIT_BAD_INPUT
     try:
         grace_s = float(os.environ.get(GRACE_ENV) or 120)
     except ValueError:
         print_error(console, "Bad setting:", f"{GRACE_ENV}={os.environ[GRACE_ENV]!r} is not a number of seconds.")
         return EXIT_BAD_INPUT
     try:
-        config = load_experiment_config(data_root, k_max=args.k_max, concurrency=args.concurrency)
+        config = load_experiment_config(
+            data_root, k_max=args.k_max, concurrency=args.concurrency, max_cost=args.max_cost
+        )
         if args.no_cache:
             config = config.model_copy(update={"response_cache": False})
         cohort = load_cohort(data_root, config)
@@ -158,10 +218,18 @@ def run(args: argparse.Namespace) -> int:
         # the generations in flight and the requests in flight, unless the environment splits them.
         settings = LLMSettings.from_env(defaults={"max_in_flight": config.concurrency}, max_in_flight=args.concurrency)
         client = build_llm_client(cohort.raw.routes(), settings)
-        preflight(client, pending_model_ids(cohort, items, store, force=args.force))
+        pending = pending_model_ids(cohort, items, store, force=args.force)
+        catalogues = preflight(client, pending, raw=cohort.raw)  # model strings vs the provider's /models
+        prices = resolve_prices(cohort.raw, client, cohort.raw.routes(), catalogues, data_root=data_root)
+        unknown = unknown_prices(prices, pending) if config.max_cost is not None else []
+        if unknown and not args.allow_unknown_prices:
+            raise LLMConfigurationError(unknown_price_message(cohort.raw, unknown))
     except (LLMConfigurationError, ValueError) as exc:
         print_error(console, "Cannot start (no generation was attempted):", f"\n{exc}")
         return EXIT_BAD_INPUT
+    for warning in catalogues.warnings:
+        _warn(console, warning)
+    spent_before = cohort_spend(cohort, store, prices)
 
     gaps = description_gaps(cohort.raw, cohort.combinations)
     for gap in gaps:
@@ -194,6 +262,19 @@ def run(args: argparse.Namespace) -> int:
         + ", ".join(f"{len(cohort.rows(s))} {s}" for s in stages)
         + f"; concurrency {config.concurrency}; data root {data_root}"
     )
+    cap = None
+    if config.max_cost is not None:
+        cap = SpendingCap(
+            config.max_cost,
+            spent_before=spent_before.spent,
+            context=context,
+            specs=specs,
+            prices=prices,
+            allow_unknown=args.allow_unknown_prices,
+        )
+        console.print(
+            f"Spending cap {usd(cap.cap)} on the cohort's total spend; spent so far {usd(spent_before.spent)}."
+        )
     stop, abandon = threading.Event(), threading.Event()
 
     def on_signal(signum: int, frame: object) -> None:
@@ -209,6 +290,11 @@ def run(args: argparse.Namespace) -> int:
 
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
     progress = RichStageProgress(console) if not args.quiet else PlainStopNotice(console)
+    reporter = None
+    if os.environ.get("DAGSTER_HOME"):  # one state for both front doors (docs/dagster.md)
+        from daydreaming_dagster.resources.instance import reporter_from_env
+
+        reporter = reporter_from_env(store, cohort.tables, warn=lambda text: _warn(console, text))
     try:
         summary = run_items(
             context,
@@ -217,6 +303,8 @@ def run(args: argparse.Namespace) -> int:
             concurrency=config.concurrency,
             force=args.force,
             progress=progress,
+            admission=cap,
+            observers=[reporter] if reporter is not None else [],
             stop=stop,
             abandon=abandon,
             grace_s=grace_s,
@@ -224,21 +312,25 @@ def run(args: argparse.Namespace) -> int:
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+        if reporter is not None:  # writes what is still queued
+            console.print(reporter.close().line(reporter.where))
 
-    results = None
-    if "evaluation" in stages and summary.stopped is None:
-        scores = parsed_scores(store, cohort.tables.evaluations, cohort.tables.essays, cohort.combinations)
-        results = write_results(data_root, scores)
+    results: dict[str, Path] = {}
+    if summary.stopped is None:  # the result tables and the report, over the whole cohort
+        results = write_all_results(data_root)
     console.print(_summary_table(summary, stages))
     console.print(
         f"Paid LLM calls {summary.llm_calls}; reused from the response cache (no cost) {summary.cache_hits}; "
         f"tokens {summary.prompt_tokens} in / {summary.completion_tokens} out; cost {summary.cost:.4f}; "
         f"wall time {summary.wall_s:.1f} s"
     )
+    ledger = cohort_spend(cohort, store, prices)
+    console.print(_spend_line(ledger, context.run_id, config.max_cost))
     if gaps:
         _warn(console, f"{sum(len(g.concept_ids) for g in gaps)} concept(s) were shown with a fallback description (see above).")
     if results:
-        console.print("Scores: " + ", ".join(str(p) for p in results.values()))
+        folders = sorted({str(p.parent) for name, p in results.items() if name != "report"})
+        console.print(f"Result tables ({len(results) - 1}): " + ", ".join(folders))
     for cause, count, example in failure_groups(summary.failures)[:10]:
         print_error(console, f"failed ×{count}:", f"{cause} (e.g. {example.stage} {example.gen_id})")
     groups = failure_groups(summary.failures)
@@ -255,4 +347,9 @@ def run(args: argparse.Namespace) -> int:
             sys.stdout.flush()
             os._exit(EXIT_INTERRUPTED)
         return EXIT_INTERRUPTED
+    if summary.stopped == "budget" and cap is not None:
+        console.print(_cap_stop_message(cap, ledger, context.run_id, summary.not_started, data_root))
+        return EXIT_BUDGET
+    if "report" in results:  # last, so the path is the line a user sees
+        console.print(f"Report: {results['report']}")
     return EXIT_OK if summary.ok else EXIT_FAILED

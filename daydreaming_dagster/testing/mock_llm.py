@@ -13,6 +13,7 @@ from daydreaming_dagster.llm import (
     LLMRequest,
     LLMResponse,
     ModelRoute,
+    RequestGate,
     RetryPolicy,
     Usage,
 )
@@ -162,7 +163,13 @@ class MockLLMResource(LLMResource):
             raise KeyError(f"no ScriptedProvider registered under {self.provider_key!r}")
         return provider
 
-    def build_client(self, routes: Mapping[str, ModelRoute], *, default_max_in_flight: int | None = None) -> LLMClient:
+    def build_client(
+        self,
+        routes: Mapping[str, ModelRoute],
+        *,
+        default_max_in_flight: int | None = None,
+        request_gate: RequestGate | None = None,
+    ) -> LLMClient:
         provider = self.provider
         attempts = self.max_attempts if self.max_attempts is not None else RetryPolicy().max_attempts
         return LLMClient.with_provider(

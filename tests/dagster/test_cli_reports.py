@@ -1,0 +1,132 @@
+"""`daydream run` with DAGSTER_HOME set: the UI's view of the instance matches the disk."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from dagster import AssetKey, DagsterInstance
+
+from daydreaming_dagster.assets.partitions import PARTITIONS_BY_STAGE
+from daydreaming_dagster.cli import EXIT_OK, main
+from daydreaming_dagster.core.stages import STAGE_FACTS, STAGES
+from daydreaming_dagster.engine.store import GensStore
+from daydreaming_dagster.testing.fake_openai_server import FakeOpenAIServer
+from daydreaming_dagster.testing.sample_data import write_minimal_data_root
+
+ASSETS = [(stage, kind) for stage in STAGES for kind in ("prompt", "response")]
+
+
+def _materialized(instance: DagsterInstance) -> dict[str, set[str]]:
+    """Materialized partitions per asset, as the UI computes them (the asset status cache)."""
+    from dagster._core.storage.partition_status_cache import get_and_update_asset_status_cache_value
+
+    out = {}
+    for stage, kind in ASSETS:
+        key, partitions = AssetKey(f"{stage}_{kind}"), PARTITIONS_BY_STAGE[stage]
+        cached = get_and_update_asset_status_cache_value(instance, key, partitions)
+        assert cached is not None
+        ui = set(cached.deserialize_materialized_partition_subsets(partitions).get_partition_keys())
+        assert ui == set(instance.get_materialized_partitions(key))
+        out[f"{stage}_{kind}"] = ui
+    return out
+
+
+def _complete(root: Path) -> dict[str, set[str]]:
+    store = GensStore(root)
+    out = {}
+    for stage in STAGES:
+        folder = root / "gens" / stage
+        ids = {p.name for p in folder.iterdir() if store.is_complete(stage, p.name)} if folder.is_dir() else set()
+        out[f"{stage}_prompt"] = out[f"{stage}_response"] = ids
+    return out
+
+
+def _events(instance: DagsterInstance) -> int:
+    return sum(len(instance.fetch_materializations(AssetKey(f"{s}_{k}"), limit=10_000).records) for s, k in ASSETS)
+
+
+def test_cli_run_leaves_the_ui_view_complete(
+    tmp_path: Path, sqlite_home: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = write_minimal_data_root(tmp_path / "data")
+    (root / "experiment.toml").write_text("draft_replicates = 2\n")
+    with FakeOpenAIServer() as server:
+        monkeypatch.setenv("DD_LLM_BASE_URL", server.base_url)
+        assert main(["run", "--data-root", str(root), "--quiet"]) == EXIT_OK
+        assert "generation(s) reported as materialized" in capsys.readouterr().out
+        with DagsterInstance.get() as instance:
+            complete = _complete(root)
+            assert all(complete.values())
+            assert _materialized(instance) == complete
+            for stage in STAGES:  # the partitions are the task tables' gen_ids
+                assert set(instance.get_dynamic_partitions(STAGE_FACTS[stage].partitions)) == complete[f"{stage}_response"]
+            assert instance.get_latest_materialization_event(AssetKey("evaluation_tasks")) is not None
+            copies = [
+                r for r in instance.fetch_materializations(AssetKey("essay_prompt"), limit=100).records
+                if r.asset_materialization and r.asset_materialization.metadata["mode"].value == "copy"
+            ]
+            assert len(copies) == 2  # copy-mode essays: both assets, the prompt says mode copy
+            events = _events(instance)
+
+        # A re-run skips everything and reports nothing twice; the disk stays the truth.
+        calls = server.request_count
+        assert main(["run", "--data-root", str(root), "--quiet"]) == EXIT_OK
+        assert server.request_count == calls
+        with DagsterInstance.get() as instance:
+            assert _events(instance) == events
+            assert _materialized(instance) == _complete(root)
+
+
+def test_dagster_run_metadata_matches_the_cli_report(
+    tmp_path: Path, sqlite_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A multi-partition Dagster run gives each partition the metadata the CLI reports."""
+    from daydreaming_dagster.definitions import build_definitions
+
+    root = write_minimal_data_root(tmp_path / "data")
+    with FakeOpenAIServer() as server, DagsterInstance.get() as instance:
+        monkeypatch.setenv("DD_LLM_BASE_URL", server.base_url)
+        assert main(["run", "--data-root", str(root), "--quiet"]) == EXIT_OK
+        calls = server.request_count
+        keys = list(instance.get_dynamic_partitions("evaluation_gens"))  # a range follows this order
+        before = {k: _latest_metadata(instance, "evaluation_response", k) for k in keys}
+        result = build_definitions(str(root)).resolve_implicit_global_asset_job_def().execute_in_process(
+            instance=instance,
+            asset_selection=[AssetKey("evaluation_prompt"), AssetKey("evaluation_response")],
+            tags={"dagster/asset_partition_range_start": keys[0], "dagster/asset_partition_range_end": keys[-1]},
+        )
+        assert result.success and len(keys) == 2
+        assert server.request_count == calls  # the response cache answered: nothing paid twice
+        for key in keys:
+            after = _latest_metadata(instance, "evaluation_response", key)
+            assert after["cache_hit"] is True and before[key]["cache_hit"] is False
+            summary = ("cache_hit", "generations", "llm_calls", "cache_hits")  # the run's own totals
+            assert {k: v for k, v in after.items() if k not in summary} == {
+                k: v for k, v in before[key].items() if k != "cache_hit"
+            }
+            assert _latest_metadata(instance, "evaluation_prompt", key)["mode"] == "llm"
+
+
+def _latest_metadata(instance: DagsterInstance, asset: str, partition: str) -> dict[str, object]:
+    records = instance.fetch_materializations(AssetKey(asset), limit=100).records
+    record = next(r for r in records if r.partition_key == partition)
+    assert record.asset_materialization is not None
+    return {k: v.value for k, v in record.asset_materialization.metadata.items()}
+
+
+def test_a_broken_instance_never_fails_the_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tests.dagster.conftest import make_home
+
+    home = make_home(tmp_path / "home", "dagster-postgres.yaml")  # and no DAGSTER_PG_URL
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
+    monkeypatch.delenv("DAGSTER_PG_URL", raising=False)
+    root = write_minimal_data_root(tmp_path / "data")
+    with FakeOpenAIServer() as server:
+        monkeypatch.setenv("DD_LLM_BASE_URL", server.base_url)
+        assert main(["run", "--data-root", str(root), "--quiet"]) == EXIT_OK
+    out = " ".join(capsys.readouterr().out.split())  # the console wraps long lines
+    assert "NOTHING reported" in out and "DAGSTER_PG_URL" in out, out
+    assert all(_complete(root).values())
