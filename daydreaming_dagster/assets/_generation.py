@@ -19,10 +19,17 @@ import pandas as pd
 from dagster import AssetExecutionContext, Failure, MetadataValue
 
 from daydreaming_dagster.assets._run_inputs import RunInputs, run_inputs
+from daydreaming_dagster.cohort.budget import SpendingCap, cohort_ledger
 from daydreaming_dagster.cohort.pipeline import preflight
+from daydreaming_dagster.cohort.prices import (
+    Catalogues,
+    resolve_prices,
+    unknown_price_message,
+    unknown_prices,
+)
 from daydreaming_dagster.cohort.runner import CohortRunner, Status, WorkItem, work_items
 from daydreaming_dagster.cohort.tasks import read_task_table
-from daydreaming_dagster.core.stages import STAGE_FACTS, Stage
+from daydreaming_dagster.core.stages import STAGE_FACTS, STAGES, Stage
 from daydreaming_dagster.engine.cache import ResponseCache
 from daydreaming_dagster.engine.flow import (
     GenerationContext,
@@ -133,11 +140,13 @@ def response_asset(
         for item in work_items(stage, rows)
     ]
     assert engine.llm is not None
+    needed = _needed_models(rows, spec)
     try:
-        preflight(engine.llm, _needed_models(rows, spec))
+        catalogues = preflight(engine.llm, needed, raw=inputs.raw)
     except LLMError as exc:
         raise Failure(description=str(exc)) from exc
-    if len(items) == 1:
+    cap = _spending_cap(inputs, engine, stage, spec, data_root, needed, catalogues)
+    if len(items) == 1 and cap is None:
         item = items[0]
         try:
             outcome = orchestrate_generation(
@@ -149,10 +158,16 @@ def response_asset(
         return outcome.parsed
     metadata = _PartitionMetadata(context, engine.store)
     runner = CohortRunner(
-        engine, {stage: spec}, concurrency=inputs.config.concurrency, force=True, observers=[metadata]
+        engine, {stage: spec}, concurrency=inputs.config.concurrency, force=True, observers=[metadata], admission=cap
     )
     summary = runner.run(items)
     add_partition_metadata(context, metadata.by_partition)
+    if summary.stopped == "budget" and cap is not None:
+        raise Failure(
+            description=f"Spending cap reached (max_cost {cap.cap:.4f} USD on the cohort's total spend): "
+            f"{summary.not_started} of {len(rows)} {stage} generations not started; those done are stored. "
+            "Fix: raise max_cost (experiment.toml or the experiment_config run config) and materialize again."
+        )
     if summary.failures:
         shown = "\n".join(f"- {f.gen_id}: {f.message}" for f in summary.failures[:20])
         raise Failure(description=f"{len(summary.failures)} of {len(rows)} {stage} generations failed:\n{shown}")
@@ -161,6 +176,29 @@ def response_asset(
     )
     store = engine.store
     return {item.gen_id: store.read(stage, item.gen_id, "parsed.txt") or "" for item in items}
+
+
+def _spending_cap(
+    inputs: RunInputs,
+    engine: GenerationContext,
+    stage: Stage,
+    spec: StageSpec,
+    data_root: DataRootResource,
+    needed: set[str],
+    catalogues: Catalogues,
+) -> SpendingCap | None:
+    """The run's admission under ``max_cost``: the same cap as ``daydream run --max-cost``."""
+    cap = inputs.config.max_cost
+    if cap is None:
+        return None
+    assert engine.llm is not None
+    prices = resolve_prices(inputs.raw, engine.llm, inputs.raw.routes(), catalogues, data_root=data_root.root)
+    unknown = unknown_prices(prices, needed)
+    if unknown:
+        raise Failure(description=unknown_price_message(inputs.raw, unknown))
+    gen_ids = {s: list(read_task_table(data_root.root, STAGE_FACTS[s].task_table)["gen_id"]) for s in STAGES}
+    spent = cohort_ledger(engine.store, gen_ids, prices).spent
+    return SpendingCap(cap, spent_before=spent, context=engine, specs={stage: spec}, prices=prices)
 
 
 def _needed_models(rows: Sequence[Mapping[str, str]], spec: StageSpec) -> set[str]:

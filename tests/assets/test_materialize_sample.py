@@ -65,3 +65,23 @@ def test_experiment_toml_is_read_when_a_run_starts(tmp_path: Path) -> None:
         assert "experiment.toml" in message and "description_level" in message
         (root / "experiment.toml").write_text("k_max = 2\n")
         assert _run(defs, instance, ["selected_combo_mappings"]).success  # the next run sees the fix
+
+
+def test_max_cost_caps_a_dagster_run_too(tmp_path: Path) -> None:
+    root = write_wide_data_root(tmp_path / "data", concepts=3)
+    models = root / "1_raw" / "llm_models.csv"
+    lines = models.read_text().splitlines()
+    models.write_text(
+        "\n".join([lines[0] + ",prompt_usd_per_mtok,completion_usd_per_mtok", *(r + ",1000,1000" for r in lines[1:])]) + "\n"
+    )
+    (root / "experiment.toml").write_text("k_max = 2\nmin_draft_lines = 1\nmax_cost = 0.0001\n")
+    llm = MockLLMResource()
+    defs = build_definitions(str(root), llm=llm)
+    with DagsterInstance.ephemeral() as instance:
+        assert _run(defs, instance, TASKS).success
+        keys = instance.get_dynamic_partitions("draft_gens")
+        result = _run(defs, instance, ["draft_prompt", "draft_response"], tags=_range(keys))
+        assert not result.success
+        failure = next(e for e in result.all_events if e.is_step_failure)
+        assert "Spending cap reached" in failure.step_failure_data.error.message  # type: ignore[union-attr]
+    assert llm.provider.calls == []  # a draft's worst case (20,480 tokens at $1,000/M) is over the cap
