@@ -320,7 +320,8 @@ def run(args: argparse.Namespace) -> int:
         results = write_all_results(data_root)
     console.print(_summary_table(summary, stages))
     console.print(
-        f"Paid LLM calls {summary.llm_calls}; reused from the response cache (no cost) {summary.cache_hits}; "
+        f"LLM calls {summary.llm_calls} (paid unless the model is local); "
+        f"reused from the response cache (no cost) {summary.cache_hits}; "
         f"tokens {summary.prompt_tokens} in / {summary.completion_tokens} out; cost {summary.cost:.4f}; "
         f"wall time {summary.wall_s:.1f} s"
     )
