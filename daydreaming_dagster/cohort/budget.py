@@ -18,6 +18,7 @@ import threading
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from daydreaming_dagster.cohort.pipeline import Cohort
 from daydreaming_dagster.cohort.prices import ModelPrice
@@ -62,6 +63,15 @@ def record_cost(record: GenerationRecord, price: ModelPrice | None) -> tuple[flo
     return None, False
 
 
+class FinishedCall(NamedTuple):
+    """What estimates learn from one finished generation (not its whole record: a ledger of a
+    100,000-generation cohort held ~390 MB of records)."""
+
+    gen_id: str
+    prompt_tokens: int | None
+    completion_tokens: int | None
+
+
 @dataclass
 class Ledger:
     """A cohort's spend, summed over its generations' metadata."""
@@ -73,7 +83,7 @@ class Ledger:
     by_stage_model: dict[tuple[Stage, str], float] = field(default_factory=lambda: defaultdict(float))
     by_run: dict[str, float] = field(default_factory=lambda: defaultdict(float))
     # Finished generations (complete, with a response) per (stage, model): what estimates learn from.
-    finished: dict[tuple[Stage, str], list[GenerationRecord]] = field(
+    finished: dict[tuple[Stage, str], list[FinishedCall]] = field(
         default_factory=lambda: defaultdict(list)
     )
 
@@ -103,7 +113,10 @@ def cohort_ledger(
                 continue
             model_id = record.model_id
             if record.response is not None and record.complete and record.status is not None:
-                ledger.finished[(stage, model_id)].append(record)
+                usage = record.response.usage
+                ledger.finished[(stage, model_id)].append(
+                    FinishedCall(record.gen_id, usage.prompt_tokens, usage.completion_tokens)
+                )
             if not is_paid(record):
                 continue
             ledger.paid_calls += 1

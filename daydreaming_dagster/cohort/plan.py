@@ -24,13 +24,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from daydreaming_dagster.cohort.budget import Ledger, cohort_ledger, prompt_token_bound
+from daydreaming_dagster.cohort.budget import FinishedCall, Ledger, cohort_ledger, prompt_token_bound
 from daydreaming_dagster.cohort.pipeline import Cohort, needs_llm
 from daydreaming_dagster.cohort.prices import ModelPrice
 from daydreaming_dagster.core.stages import STAGE_FACTS, STAGES, Stage
 from daydreaming_dagster.engine.cache import ResponseCache
 from daydreaming_dagster.engine.flow import GenerationContext, GenerationError, StageSpec, plan_call
-from daydreaming_dagster.engine.record import GenerationRecord
 from daydreaming_dagster.engine.store import PROMPT, GensStore
 from daydreaming_dagster.llm import LLMClient
 from daydreaming_dagster.stages.essay import essay_mode
@@ -198,12 +197,8 @@ class Plan:
         }
 
 
-def _output_stats(records: Sequence[GenerationRecord]) -> OutputStats | None:
-    tokens = [
-        r.response.usage.completion_tokens
-        for r in records
-        if r.response is not None and r.response.usage.completion_tokens is not None
-    ]
+def _output_stats(calls: Sequence[FinishedCall]) -> OutputStats | None:
+    tokens = [c.completion_tokens for c in calls if c.completion_tokens is not None]
     if not tokens:
         return None
     return OutputStats(len(tokens), min(tokens), sum(tokens) / len(tokens))
@@ -212,16 +207,15 @@ def _output_stats(records: Sequence[GenerationRecord]) -> OutputStats | None:
 def _tokens_per_char(store: GensStore, ledger: Ledger) -> dict[str, float]:
     """Per model id: prompt tokens per character of prompt.txt over its finished generations."""
     sums: dict[str, list[float]] = {}
-    for (stage, model_id), records in ledger.finished.items():
+    for (stage, model_id), calls in ledger.finished.items():
         acc = sums.setdefault(model_id, [0.0, 0.0, 0.0])
-        for record in records:
+        for call in calls:
             if acc[2] >= CALIBRATION_SAMPLES:
                 break
-            assert record.response is not None
-            tokens = record.response.usage.prompt_tokens
+            tokens = call.prompt_tokens
             if not tokens:
                 continue
-            prompt = store.read(stage, record.gen_id, PROMPT)
+            prompt = store.read(stage, call.gen_id, PROMPT)
             if not prompt:
                 continue
             acc[0] += tokens
@@ -247,7 +241,7 @@ def build_plan(
     all_ids = {stage: [str(r["gen_id"]) for r in cohort.rows(stage)] for stage in STAGES}
     ledger = cohort_ledger(store, all_ids, prices)
     per_char = _tokens_per_char(store, ledger)
-    stats = {key: _output_stats(records) for key, records in ledger.finished.items()}
+    stats = {key: _output_stats(calls) for key, calls in ledger.finished.items()}
     context = GenerationContext(run_id="plan", store=store, llm=client, cache=cache)
     rows: dict[tuple[Stage, str], PlanRow] = {}
     seen_calls: set[str] = set()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,12 +25,28 @@ METADATA = "metadata.json"
 
 
 
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write UTF-8 text with ``\\n`` kept as is; readers never see a partial file."""
+def _current_umask() -> int:
+    mask = os.umask(0o022)  # read it the only way POSIX offers (set, then restore)
+    os.umask(mask)
+    return mask
+
+
+# mkstemp creates files 0600; generations and tables are plain files, readable as any file this
+# user writes (a shared gens store is read by other users' runs and tools).
+_FILE_MODE = 0o666 & ~_current_umask()
+
+
+def atomic_write_text(path: Path, text: str | Iterable[str]) -> None:
+    """Write UTF-8 text (a string, or pieces of one) with ``\\n`` kept as is; readers never see a
+    partial file."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.fchmod(fd, _FILE_MODE)
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-            fh.write(text)
+            if isinstance(text, str):
+                fh.write(text)
+            else:
+                fh.writelines(text)
         os.replace(tmp, path)
     except BaseException:
         try:

@@ -288,7 +288,7 @@ function showDetail(g) {
     <table class="kv">${kv.filter(([, v]) => v !== "" && v !== null && v !== undefined).map(([k, v]) => `<tr><td>${k}</td><td>${k === "error" ? v : esc(v)}</td></tr>`).join("")}</table>
     ${kidsHTML}
     ${block("Parsed", parsed, true)}${block("Raw", raw, raw !== parsed)}${block("Prompt", text(g.prompt, g), false)}
-    <details><summary>metadata.json</summary><pre>${esc(g.meta ? JSON.stringify(g.meta, null, 2) : "(absent)")}</pre></details>`;
+    <details><summary>metadata.json</summary><pre>${esc(g.meta ? JSON.stringify(typeof g.meta === "string" ? JSON.parse(g.meta) : g.meta, null, 2) : "(absent)")}</pre></details>`;
 }
 
 function route() {

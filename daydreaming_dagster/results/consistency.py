@@ -74,7 +74,7 @@ def consistency_report(view: CohortView) -> pd.DataFrame:
     for row in records(gens):
         gen_dir = row["gen_dir"]
         files = set(os.listdir(gen_dir)) if os.path.isdir(gen_dir) else set()
-        issues = _issues(row, view.records.get((row["stage"], row["gen_id"])), files, statuses)
+        issues = _issues(row, view.metadata(row["stage"], row["gen_id"]), files, statuses)
         rows.append({
             "gen_id": row["gen_id"], "stage": row["stage"], "task_id": row["task_id"], "gen_dir": gen_dir,
             "in_cohort": True, "status": row["status"], "dir_exists": bool(files),

@@ -19,12 +19,12 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
-import gzip
 import html
 import json
 import math
 import os
-from collections.abc import Mapping
+import zlib
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -118,7 +118,7 @@ def _generation_rows(view: CohortView) -> tuple[list[list[Any]], list[str], list
             _clean(g["latency_s"]), prompt_ref,
             interner.add(raw) if raw is not None else None,
             interner.add(parsed) if parsed is not None else None,
-            view.records.get((stage, g["gen_id"])), int(g["replicate"]),
+            view.metadata_texts.get((stage, g["gen_id"])), int(g["replicate"]),  # the page parses it
         ])
     return rows, interner.strings, combos
 
@@ -270,15 +270,49 @@ def build_payload(
     }
 
 
-def render_html(payload: Mapping[str, Any], *, plotly_js: str | None) -> str:
-    data = json.dumps(payload, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode("utf-8")
-    blob = base64.b64encode(gzip.compress(data, compresslevel=GZIP_LEVEL, mtime=0)).decode("ascii")
+def _json_chunks(payload: Mapping[str, Any], batch: int = 1000) -> Iterator[str]:
+    """``json.dumps(payload)`` in pieces: long lists (the generations, the texts) ``batch`` items
+    at a time, so the whole document never sits in memory as one string."""
+    dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode
+    yield "{"
+    for n, (key, value) in enumerate(payload.items()):
+        yield ("," if n else "") + dumps(key) + ":"
+        if isinstance(value, list) and len(value) > batch:
+            yield "["
+            for i in range(0, len(value), batch):
+                yield ("," if i else "") + dumps(value[i:i + batch])[1:-1]
+            yield "]"
+        else:
+            yield dumps(value)
+    yield "}"
+
+
+def _blob_chunks(payload: Mapping[str, Any]) -> Iterator[str]:
+    """The payload as JSON, gzip-compressed, base64-encoded: streamed, in pieces."""
+    deflate = zlib.compressobj(GZIP_LEVEL, zlib.DEFLATED, 31)  # 31: a gzip container (header mtime 0)
+    pending = b""
+
+    def encode(data: bytes, final: bool = False) -> str:
+        nonlocal pending
+        pending += data
+        cut = len(pending) if final else len(pending) - len(pending) % 3  # base64 works in 3-byte groups
+        out, pending = pending[:cut], pending[cut:]
+        return base64.b64encode(out).decode("ascii")
+
+    for chunk in _json_chunks(payload):
+        compressed = deflate.compress(chunk.encode("utf-8"))
+        if compressed:
+            yield encode(compressed)
+    yield encode(deflate.flush(), final=True)
+
+
+def _html_parts(payload: Mapping[str, Any], plotly_js: str | None) -> Iterator[str]:
     title = f"DayDreaming report · {payload['meta'].get('cohort_id') or Path(payload['meta']['data_root']).name}"
     plotly_tag = (
         "<script>" + plotly_js.replace("</script", "<\\/script") + "</script>"
         if plotly_js else "<script>window.Plotly = undefined;</script>"
     )
-    return (
+    yield (
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
         "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
         f"<title>{html.escape(title)}</title>\n<style>{PAGE_CSS}</style>\n</head>\n<body>\n"
@@ -286,9 +320,15 @@ def render_html(payload: Mapping[str, Any], *, plotly_js: str | None) -> str:
         "<nav><a href=\"#overview\">Overview</a><a href=\"#plots\">Scores</a>"
         "<a href=\"#top\">Top essays</a><a href=\"#browser\">Generations</a></nav>\n"
         "<main><p id=\"dd-loading\">Loading the embedded data…</p><div id=\"dd-app\"></div></main>\n"
-        f"<script type=\"application/octet-stream\" id=\"dd-data\">{blob}</script>\n"
-        f"{plotly_tag}\n<script>{PAGE_JS}</script>\n</body>\n</html>\n"
+        "<script type=\"application/octet-stream\" id=\"dd-data\">"
     )
+    yield from _blob_chunks(payload)
+    yield f"</script>\n{plotly_tag}\n<script>{PAGE_JS}</script>\n</body>\n</html>\n"
+
+
+def render_html(payload: Mapping[str, Any], *, plotly_js: str | None) -> str:
+    """The page as one string (``write_report`` streams the same parts to the file instead)."""
+    return "".join(_html_parts(payload, plotly_js))
 
 
 def write_report(
@@ -309,5 +349,7 @@ def write_report(
     path.parent.mkdir(parents=True, exist_ok=True)
     plotly = _plotly()
     payload = build_payload(view, frames, template=plotly[1] if plotly else None)
-    atomic_write_text(path, render_html(payload, plotly_js=plotly[0] if plotly else None))
+    # Streamed: at 100,000 generations the page as one string (plus its JSON, gzip and base64
+    # copies) took 460 MB; written in pieces it needs none of them.
+    atomic_write_text(path, _html_parts(payload, plotly[0] if plotly else None))
     return path

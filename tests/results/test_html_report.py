@@ -61,7 +61,7 @@ def test_report_is_self_contained_and_embeds_every_generation(report: Path, coho
     assert essay["id"] == "E1"
     rebuilt = strings[v12["prompt"][0]] + strings[essay["parsed"]] + strings[v12["prompt"][1]]
     assert rebuilt == (cohort_root / "gens" / "evaluation" / "V12" / "prompt.txt").read_text()
-    assert strings[v12["parsed"]] == "9.0\n" and v12["score"] == 9.0 and v12["meta"]["model_id"] == "m2"
+    assert strings[v12["parsed"]] == "9.0\n" and v12["score"] == 9.0 and json.loads(v12["meta"])["model_id"] == "m2"  # the text of metadata.json
     assert by_id["V42"]["error"].startswith("evaluation V42: parser 'in_last_line'")
 
 
@@ -121,3 +121,4 @@ def test_report_default_page_is_paginated_and_links_open_a_generation(report: Pa
     assert "<h2>evaluation <code>V42</code></h2>" in dom  # the detail of the linked generation
     assert "› essay <a href=\"#g=essay%2FE4\">E4</a>" in dom  # lineage links
     assert "Average at best." in dom  # its raw text
+    assert '"gen_id": "V42"' in dom.replace("&quot;", '"')  # its metadata.json, parsed and indented
