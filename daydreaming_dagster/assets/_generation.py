@@ -27,7 +27,7 @@ from daydreaming_dagster.cohort.prices import (
     unknown_price_message,
     unknown_prices,
 )
-from daydreaming_dagster.cohort.runner import CohortRunner, Status, WorkItem, work_items
+from daydreaming_dagster.cohort.runner import CohortRunner, Status, WorkItem, generation_slots, work_items
 from daydreaming_dagster.cohort.tasks import read_task_table
 from daydreaming_dagster.core.stages import STAGE_FACTS, STAGES, Stage
 from daydreaming_dagster.engine.cache import ResponseCache
@@ -158,7 +158,7 @@ def response_asset(
         return outcome.parsed
     metadata = _PartitionMetadata(context, engine.store)
     runner = CohortRunner(
-        engine, {stage: spec}, concurrency=inputs.config.concurrency, force=True, observers=[metadata], admission=cap
+        engine, {stage: spec}, concurrency=generation_slots(inputs.config.concurrency), force=True, observers=[metadata], admission=cap
     )
     summary = runner.run(items)
     add_partition_metadata(context, metadata.by_partition)

@@ -57,7 +57,7 @@ def add_parser(sub: argparse._SubParsersAction, name: str) -> None:
     add_data_root(run)
     run.add_argument("--stages", default="draft,essay,evaluation", help="comma-separated stages to run (default: all)")
     run.add_argument(
-        "--concurrency", type=int, default=None, help="generations and requests in flight (default: experiment config, 8)"
+        "--concurrency", type=int, default=None, help="requests in flight (default: experiment config, 8); a few more generations are prepared meanwhile"
     )
     run.add_argument("--k-max", type=int, default=None, help="concepts per combination (default: experiment config, 6)")
     run.add_argument(
@@ -179,7 +179,7 @@ def run(args: argparse.Namespace) -> int:
         save_task_tables,
     )
     from daydreaming_dagster.cohort.prices import resolve_prices, unknown_price_message, unknown_prices
-    from daydreaming_dagster.cohort.runner import failure_groups
+    from daydreaming_dagster.cohort.runner import failure_groups, generation_slots
     from daydreaming_dagster.core.config import load_experiment_config
     from daydreaming_dagster.engine.cache import ResponseCache
     from daydreaming_dagster.engine.flow import GenerationContext
@@ -300,7 +300,7 @@ def run(args: argparse.Namespace) -> int:
             context,
             specs,
             items,
-            concurrency=config.concurrency,
+            concurrency=generation_slots(config.concurrency),
             force=args.force,
             progress=progress,
             admission=cap,

@@ -14,10 +14,14 @@ second ``daydream run`` or Dagster run waits for the first one's answer instead 
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import hashlib
 import json
+import os
 import threading
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -26,6 +30,31 @@ from typing import Any
 
 from daydreaming_dagster.engine.store import atomic_write_text
 from daydreaming_dagster.llm import LLMResponse, ModelRoute
+
+try:
+    import fcntl
+except ImportError:  # Windows
+    fcntl = None  # type: ignore[assignment]
+
+LOCKS_FILE = ".locks"
+LOCK_RETRY_S = 0.05  # after a false deadlock report (``_process_lock``)
+# One descriptor per locks file for the life of the process: POSIX record locks belong to the
+# process, and closing any descriptor of the file would drop every lock the process holds on it.
+_LOCK_FDS: dict[str, int] = {}
+_LOCK_FDS_GUARD = threading.Lock()
+
+
+def _locks_fd(cache_root: Path) -> int:
+    path = os.path.abspath(os.path.join(cache_root, LOCKS_FILE))
+    with _LOCK_FDS_GUARD:
+        fd = _LOCK_FDS.get(path)
+        # A data root deleted and made again under a long-lived process (a code server): the old
+        # file is gone (no link left), so lock the new one. The old descriptor is left open on
+        # purpose: closing it would drop locks other threads may still hold on it.
+        if fd is None or os.fstat(fd).st_nlink == 0:
+            os.makedirs(cache_root, exist_ok=True)
+            fd = _LOCK_FDS[path] = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o666)
+        return fd
 
 # v2: the endpoint joined the key. v1 entries (no endpoint) are reused only for the embedded
 # model, whose endpoint is implied by its model string; remote v1 entries are never reused, since
@@ -118,12 +147,40 @@ class ResponseCache:
                 cached = self.get(key)
         return key, cached
 
-    def _process_lock(self, key: str) -> Any:
-        from filelock import FileLock
+    @contextlib.contextmanager
+    def _process_lock(self, key: str) -> Iterator[None]:
+        """Hold the key's OS lock against other processes (threads share one flight, above).
 
-        path = self._path(key, ".lock")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        return FileLock(str(path), thread_local=False)
+        One byte of one file, ``<cache>/.locks``, at an offset taken from the key: a POSIX record
+        lock (``lockf``), which the OS releases when the holder dies and which works on NFS. No lock
+        file per key: creating one cost a file creation per call (filelock 4 made about forty system
+        calls per acquire, each handing the GIL to another thread at 100 calls in flight). Two keys
+        share a byte only if their first 60 bits match.
+        """
+        if fcntl is None:  # no POSIX locks (Windows): filelock's portable lock, one file per key
+            from filelock import FileLock
+
+            path = self._path(key, ".lock")
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with FileLock(str(path), thread_local=False):
+                yield
+            return
+        fd, offset = _locks_fd(self.root), int(key[:15], 16)
+        while True:
+            try:
+                fcntl.lockf(fd, fcntl.LOCK_EX, 1, offset)  # waits (without the GIL) while another process calls
+                break
+            except OSError as exc:
+                # The kernel sees processes, not threads: our thread A holding one key while thread B
+                # waits for a key another process holds, which waits for A's, looks like a deadlock
+                # (EDEADLK). It is not one: A's call ends and releases its key. Wait and ask again.
+                if exc.errno != errno.EDEADLK:
+                    raise
+                time.sleep(LOCK_RETRY_S)
+        try:
+            yield
+        finally:
+            fcntl.lockf(fd, fcntl.LOCK_UN, 1, offset)
 
     def get_or_call(
         self, call: CachedCall, paid_call: Callable[[], LLMResponse], *, gen_id: str, refresh: bool = False

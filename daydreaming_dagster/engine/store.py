@@ -8,8 +8,8 @@ resume relies on.
 
 from __future__ import annotations
 
+import itertools
 import os
-import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,29 +24,38 @@ PARSED = "parsed.txt"
 METADATA = "metadata.json"
 
 
-
-def _current_umask() -> int:
-    mask = os.umask(0o022)  # read it the only way POSIX offers (set, then restore)
-    os.umask(mask)
-    return mask
-
-
-# mkstemp creates files 0600; generations and tables are plain files, readable as any file this
-# user writes (a shared gens store is read by other users' runs and tools).
-_FILE_MODE = 0o666 & ~_current_umask()
+_TMP_NAMES = itertools.count()
+_OPEN_FLAGS = (
+    os.O_WRONLY | os.O_CREAT | os.O_EXCL
+    | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_BINARY", 0)
+)
 
 
 def atomic_write_text(path: Path, text: str | Iterable[str]) -> None:
     """Write UTF-8 text (a string, or pieces of one) with ``\\n`` kept as is; readers never see a
-    partial file."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    partial file.
+
+    Four system calls (open, write, close, rename) on purpose: at 100 generations in flight every
+    call that releases the GIL hands it to another thread, and ``tempfile`` plus a text-mode file
+    made about a dozen per file. The temporary name is unique per process and call; ``O_EXCL``
+    refuses anything already there. Mode 0666 minus the umask, like any file this user writes
+    (``mkstemp`` would make it 0600).
+    """
+    tmp = f"{path.parent}{os.sep}.{path.name}.{os.getpid()}-{next(_TMP_NAMES)}.tmp"
     try:
-        os.fchmod(fd, _FILE_MODE)
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
+        fd = os.open(tmp, _OPEN_FLAGS, 0o666)
+    except FileExistsError:  # left by a killed process that had our pid: no live process owns it
+        os.unlink(tmp)
+        fd = os.open(tmp, _OPEN_FLAGS, 0o666)
+    try:
+        try:
             if isinstance(text, str):
-                fh.write(text)
+                _write_all(fd, text.encode("utf-8"))
             else:
-                fh.writelines(text)
+                for piece in text:
+                    _write_all(fd, piece.encode("utf-8"))
+        finally:
+            os.close(fd)
         os.replace(tmp, path)
     except BaseException:
         try:
@@ -54,6 +63,12 @@ def atomic_write_text(path: Path, text: str | Iterable[str]) -> None:
         except FileNotFoundError:
             pass
         raise
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
 
 
 @dataclass(frozen=True)
