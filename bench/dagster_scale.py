@@ -271,13 +271,14 @@ def backfill_part(storage: str, evaluations: int, dagster_env: dict[str, str]) -
 _REPORT = re.compile(r"(\d+) generation\(s\) reported as materialized \((\d+) events, ([0-9.]+) s of writes\)")
 
 
-def cli_part(n: int, concurrency: int, latency: float, storages: Sequence[str]) -> list[dict[str, Any]]:
+def cli_part(n: int, concurrency: int, latency: float, storages: Sequence[str], data_dir: str | None = None
+             ) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
     shape = Shape(combos=n)
     ideal = n * latency / concurrency
     with fake_server(latency) as base_url:
         for where in ["none", *storages]:
-            with tempfile.TemporaryDirectory(prefix="dd-dscale-") as tmp:
+            with tempfile.TemporaryDirectory(prefix="dd-dscale-", dir=data_dir) as tmp:
                 root = write_data_root(Path(tmp) / "data", shape, concurrency=concurrency)
                 home_cm = dagster_home(where, Path(tmp)) if where != "none" else nullcontext((None, {}))
                 with home_cm as (_, env):
@@ -288,9 +289,10 @@ def cli_part(n: int, concurrency: int, latency: float, storages: Sequence[str]) 
                                      if env else {"DD_LLM_MAX_IN_FLIGHT": str(concurrency)})
                     check_ok(result, f"cli {where}")
                     assert result.runner_wall_s is not None
-                    match = _REPORT.search(result.output)
+                    match = _REPORT.search(" ".join(result.output.split()))
                     rows.append({
                         "dagster_instance": where,
+                        "data_dir": data_dir or tempfile.gettempdir(),
                         "N": n, "C": concurrency, "L_s": latency, "ideal_s": round(ideal, 2),
                         "runner_wall_s": result.runner_wall_s,
                         "runner_eff": round(ideal / result.runner_wall_s, 3),
@@ -306,6 +308,61 @@ def cli_part(n: int, concurrency: int, latency: float, storages: Sequence[str]) 
     return rows
 
 
+def _run_sampled(args: Sequence[str], env: dict[str, str]) -> dict[str, Any]:
+    """``daydream <args>`` as a child, with its RSS sampled from /proc every 0.5 s: the peak while
+    generating (until the summary table) and the peak over the whole process (result tables,
+    report), plus wall time, CPU and the output."""
+    import subprocess
+    import threading
+
+    from bench._cohort import DAYDREAM
+
+    full_env = {k: v for k, v in os.environ.items() if k not in ("DD_COHORT", "DD_LLM_API_KEY", "OPENROUTER_API_KEY")}
+    full_env.update({"COLUMNS": "160", "NO_COLOR": "1", **env})
+    started = time.perf_counter()
+    proc = subprocess.Popen([str(DAYDREAM), *args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=full_env,
+                            text=True, cwd=REPO)
+    rss: list[tuple[float, int]] = []  # (seconds since start, MB)
+
+    def sample() -> None:
+        while proc.poll() is None:
+            try:
+                with open(f"/proc/{proc.pid}/status", encoding="ascii") as status:
+                    kb = int(next(line for line in status if line.startswith("VmRSS")).split()[1])
+                rss.append((time.perf_counter() - started, kb // 1024))
+            except (OSError, StopIteration, ValueError):
+                pass
+            time.sleep(0.5)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    assert proc.stdout is not None
+    lines = []
+    run_started = None  # the "Cohort ..." line is printed just before the generations start
+    for line in proc.stdout:
+        if run_started is None and line.startswith("Cohort "):
+            run_started = time.perf_counter() - started
+        lines.append(line)
+    _, status, usage = os.wait4(proc.pid, 0)
+    sampler.join(2)
+    output = "".join(lines)
+    wall = re.search(r"wall time ([0-9.]+) s", output)
+    calls = re.search(r"LLM calls (\d+)", output)
+    runner_end = (run_started or 0.0) + (float(wall.group(1)) if wall else 0.0)
+    generating = [mb for t, mb in rss if t <= runner_end]
+    return {
+        "returncode": os.waitstatus_to_exitcode(status),
+        "runner_wall_s": float(wall.group(1)) if wall else None,
+        "process_wall_s": round(time.perf_counter() - started, 1),
+        "cpu_s": round(usage.ru_utime + usage.ru_stime, 1),
+        "rss_peak_generating_mb": max(generating, default=0),  # up to the runner's end
+        "rss_series_mb": [(round(t), mb) for t, mb in rss[:: max(1, len(rss) // 60)]],
+        "max_rss_mb": round(usage.ru_maxrss / 1024),
+        "llm_calls": int(calls.group(1)) if calls else None,
+        "output": output,
+    }
+
+
 def cli100k_part(n: int, latency: float, concurrency: int, report: bool) -> dict[str, Any]:
     shape = Shape(combos=max(1, n // 3))
     base = Path("/dev/shm") if Path("/dev/shm").is_dir() else None
@@ -315,24 +372,20 @@ def cli100k_part(n: int, latency: float, concurrency: int, report: bool) -> dict
         root = write_data_root(Path(tmp) / "data", shape, concurrency=concurrency)
         home_cm = dagster_home("sqlite", Path(tmp)) if report else nullcontext((None, {}))
         with home_cm as (_, env):
-            result = run_cli(["run", "--data-root", str(root), "--quiet"], base_url=base_url,
-                             extra_env={**env, "DD_LLM_MAX_IN_FLIGHT": str(concurrency)})
-        check_ok(result, "cli100k")
-        match = _REPORT.search(result.output)
+            result = _run_sampled(["run", "--data-root", str(root), "--quiet"],
+                                  {**env, "DD_LLM_BASE_URL": base_url, "DD_LLM_MAX_IN_FLIGHT": str(concurrency)})
+        output = result.pop("output")
+        if result["returncode"] != 0:
+            raise SystemExit(f"cli100k: daydream exited {result['returncode']}\n{output[-3000:]}")
+        match = _REPORT.search(" ".join(output.split()))
         row.update({
             "data_root": "tmpfs" if base else "disk",
-            "runner_wall_s": result.runner_wall_s,
-            "process_wall_s": round(result.wall_s, 1),
-            "cpu_s": round(result.cpu_s, 1),
-            "ms_cpu_per_gen": round(1000 * result.cpu_s / shape.total, 2),
-            "max_rss_mb": round(result.max_rss_mb),
-            "llm_calls": result.llm_calls,
+            **result,
+            "ms_cpu_per_gen": round(1000 * result["cpu_s"] / shape.total, 2),
             "reported": int(match.group(1)) if match else None,
             "report_write_s": float(match.group(3)) if match else None,
             "load_after": loadavg()[0],
         })
-        if result.llm_calls != shape.total:
-            row["output_tail"] = result.output[-1500:]
     return row
 
 
@@ -351,6 +404,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--n", type=int, default=2000, help="cli: drafts (default 2,000)")
     parser.add_argument("--concurrency", type=int, default=100, help="cli: concurrency (default 100)")
     parser.add_argument("--latency", type=float, default=1.0, help="cli: fake server latency, s (default 1)")
+    parser.add_argument("--data-dir", default=None,
+                        help="cli: where the data roots go (default: the system temp dir; /dev/shm for tmpfs)")
     parser.add_argument("--big-n", type=int, default=100_000, help="cli100k: generations (default 100,000)")
     parser.add_argument("--big-latency", type=float, default=0.0, help="cli100k: latency (default 0)")
     parser.add_argument("--big-concurrency", type=int, default=16, help="cli100k: concurrency (default 16)")
@@ -381,13 +436,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         results["backfill"] = rows
         print_table(rows, "One Dagster run over every evaluation partition (single-run backfill)")
     if "cli" in parts:
-        rows = cli_part(args.n, args.concurrency, args.latency, storages)
+        rows = cli_part(args.n, args.concurrency, args.latency, storages, args.data_dir)
         results["cli"] = rows
         print_table(rows, "daydream run: the cost of reporting to the instance")
     if "cli100k" in parts:
         row = cli100k_part(args.big_n, args.big_latency, args.big_concurrency, args.big_report)
         results["cli100k"] = row
-        print_table([{k: v for k, v in row.items() if k != "output_tail"}], "One daydream run of 100k generations")
+        print_table([{k: v for k, v in row.items() if k != "rss_series_mb"}], "One daydream run of 100k generations")
     results["load_end"] = loadavg()
     print(f"results: {save_results(args.results_name, results)}  (load {results['load_start']} -> {results['load_end']})")
     return 0
