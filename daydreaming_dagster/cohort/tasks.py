@@ -186,7 +186,6 @@ TABLE_FILES: dict[str, str] = {
 def write_task_tables(data_root: Path, tables: TaskTables) -> dict[str, Path]:
     """Write the four tables atomically (even when empty) and the cohort manifest."""
     out_dir = Path(data_root) / TASKS_DIR
-    out_dir.mkdir(parents=True, exist_ok=True)
     written = {}
     for attr, name in TABLE_FILES.items():
         path = out_dir / name
@@ -199,7 +198,6 @@ def write_task_tables(data_root: Path, tables: TaskTables) -> dict[str, Path]:
 def write_manifest(data_root: Path, cohort_id: str, manifest: Mapping[str, Any]) -> Path:
     """``cohorts/<cohort_id>/manifest.json`` in upstream's format (indent 2, no trailing newline)."""
     path = Path(data_root) / "cohorts" / cohort_id / "manifest.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_text(path, json.dumps(manifest, ensure_ascii=False, indent=2))
     return path
 

@@ -7,7 +7,7 @@ of the key, so a generation whose id changed (e.g. a new cohort salt) reuses the
 Entries are written right after the provider answers, before any validation.
 
 At most one paid call per key, across threads and processes: threads of one process share one
-in-flight call (single flight); processes take an OS file lock per key (``filelock``; released by
+in-flight call (single flight); processes take an OS lock per key (``_process_lock``; released by
 the OS if the holder dies, even by SIGKILL) and look in the cache again once they hold it, so a
 second ``daydream run`` or Dagster run waits for the first one's answer instead of paying again.
 """
@@ -128,13 +128,7 @@ class ResponseCache:
     def put(self, key: str, response: LLMResponse, *, gen_id: str, endpoint: str | None = None) -> None:
         entry = response.to_dict()
         entry.update(gen_id=gen_id, endpoint=endpoint, created_at=datetime.now(UTC).isoformat(timespec="seconds"))
-        path = self._path(key)
-        text = json.dumps(entry, ensure_ascii=False)
-        try:
-            atomic_write_text(path, text)
-        except FileNotFoundError:  # first entry of this shard
-            path.parent.mkdir(parents=True, exist_ok=True)
-            atomic_write_text(path, text)
+        atomic_write_text(self._path(key), json.dumps(entry, ensure_ascii=False))
 
     def lookup(self, call: CachedCall) -> tuple[str, CachedResponse | None]:
         """The call's key and its stored response (a v1 entry of the embedded model is re-keyed)."""

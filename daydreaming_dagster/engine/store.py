@@ -33,7 +33,7 @@ _OPEN_FLAGS = (
 
 def atomic_write_text(path: Path, text: str | Iterable[str]) -> None:
     """Write UTF-8 text (a string, or pieces of one) with ``\\n`` kept as is; readers never see a
-    partial file.
+    partial file. The parent folder is created if missing.
 
     Four system calls (open, write, close, rename) on purpose: at 100 generations in flight every
     call that releases the GIL hands it to another thread, and ``tempfile`` plus a text-mode file
@@ -43,6 +43,9 @@ def atomic_write_text(path: Path, text: str | Iterable[str]) -> None:
     """
     tmp = f"{path.parent}{os.sep}.{path.name}.{os.getpid()}-{next(_TMP_NAMES)}.tmp"
     try:
+        fd = os.open(tmp, _OPEN_FLAGS, 0o666)
+    except FileNotFoundError:  # the folder's first file: create the folder once, not before each write
+        path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(tmp, _OPEN_FLAGS, 0o666)
     except FileExistsError:  # left by a killed process that had our pid: no live process owns it
         os.unlink(tmp)
@@ -88,11 +91,7 @@ class GensStore:
 
     def write(self, stage: Stage, gen_id: str, name: str, text: str) -> Path:
         path = self.gen_dir(stage, gen_id) / name
-        try:
-            atomic_write_text(path, text)
-        except FileNotFoundError:  # first file of this generation: create its folder once
-            path.parent.mkdir(parents=True, exist_ok=True)
-            atomic_write_text(path, text)
+        atomic_write_text(path, text)
         return path
 
     def write_record(self, stage: Stage, gen_id: str, record: GenerationRecord) -> Path:

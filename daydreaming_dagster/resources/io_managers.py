@@ -26,7 +26,6 @@ class CSVIOManager(ConfigurableIOManager):
         if not isinstance(obj, pd.DataFrame):
             raise TypeError(f"CSVIOManager expects a DataFrame, got {type(obj).__name__}")
         path = self._path(context.asset_key.path[-1])
-        path.parent.mkdir(parents=True, exist_ok=True)
         atomic_write_text(path, csv_text(obj))
         context.add_output_metadata({"path": str(path), "rows": len(obj)})
 

@@ -346,7 +346,6 @@ def write_report(
     view = view if view is not None else load_cohort_view(root)
     frames = frames if frames is not None else build_tables(view)
     path = Path(output) if output is not None else report_path(root)
-    path.parent.mkdir(parents=True, exist_ok=True)
     plotly = _plotly()
     payload = build_payload(view, frames, template=plotly[1] if plotly else None)
     # Streamed: at 100,000 generations the page as one string (plus its JSON, gzip and base64

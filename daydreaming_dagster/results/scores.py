@@ -145,7 +145,6 @@ def csv_text(frame: pd.DataFrame) -> str:
 
 
 def write_csv(path: Path, frame: pd.DataFrame) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_text(path, csv_text(frame))
     return path
 

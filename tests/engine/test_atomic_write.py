@@ -20,6 +20,11 @@ def test_text_and_pieces_are_written_as_utf8_with_newlines_kept(tmp_path: Path) 
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.txt", "b.txt"]
 
 
+def test_missing_folders_are_created(tmp_path: Path) -> None:
+    atomic_write_text(tmp_path / "gens" / "draft" / "g1" / "raw.txt", "text")
+    assert (tmp_path / "gens" / "draft" / "g1" / "raw.txt").read_text() == "text"
+
+
 def test_a_failure_while_writing_keeps_the_old_file_and_leaves_no_temporary(tmp_path: Path) -> None:
     target = tmp_path / "parsed.txt"
     atomic_write_text(target, "old")
