@@ -10,7 +10,6 @@ their requests also hold slots of the pools ``llm/<provider>`` (``resources/pool
 No ``from __future__ import annotations`` here: Dagster reads the ``context`` annotation at runtime.
 """
 
-import os
 from typing import Any
 
 import pandas as pd
@@ -24,25 +23,20 @@ from dagster import (
 
 from daydreaming_dagster.assets._generation import prompt_asset, response_asset
 from daydreaming_dagster.assets.partitions import PARTITIONS_BY_STAGE
+from daydreaming_dagster.core import settings
 from daydreaming_dagster.core.stages import STAGE_FACTS, Stage
 from daydreaming_dagster.resources.llm import LLMResource
 from daydreaming_dagster.resources.pool_gate import STEP_POOL
 from daydreaming_dagster.resources.settings import DataRootResource, ExperimentResource
 
-ENV_MAX_PARTITIONS_PER_RUN = "DD_BACKFILL_MAX_PARTITIONS_PER_RUN"
+ENV_MAX_PARTITIONS_PER_RUN = settings.BACKFILL_MAX_PARTITIONS_PER_RUN
 
 
 def backfill_policy(environ: Any = None) -> BackfillPolicy:
     """Single-run backfills, or runs of at most ``DD_BACKFILL_MAX_PARTITIONS_PER_RUN`` partitions."""
-    value = ((os.environ if environ is None else environ).get(ENV_MAX_PARTITIONS_PER_RUN) or "").strip()
-    if not value:
+    per_run = settings.backfill_max_partitions_per_run(environ)
+    if per_run is None:
         return BackfillPolicy.single_run()
-    try:
-        per_run = int(value)
-    except ValueError:
-        per_run = 0
-    if per_run < 1:
-        raise ValueError(f"{ENV_MAX_PARTITIONS_PER_RUN}={value!r}: expected a whole number >= 1 (or unset)")
     return BackfillPolicy.multi_run(max_partitions_per_run=per_run)
 
 

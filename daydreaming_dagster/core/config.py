@@ -13,6 +13,8 @@ from typing import Any, Literal
 import tomllib
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from daydreaming_dagster.core.errors import SettingError
+
 EXPERIMENT_FILE = "experiment.toml"
 
 
@@ -40,8 +42,14 @@ class ExperimentConfig(BaseModel):
     max_cost: float | None = Field(
         default=None,
         ge=0.0,
-        description="Spending cap in USD on the cohort's total spend (every run's paid calls, as "
-        "recorded in its generations' metadata); None: no cap. `daydream run --max-cost` overrides it.",
+        description="Spending cap in USD on the cohort's total spend (every paid call of its runs, "
+        "as the payment journal records it); None: no cap. `daydream run --max-cost` overrides it.",
+    )
+    study_max_cost: float | None = Field(
+        default=None,
+        ge=0.0,
+        description="Spending cap in USD on the data root's total spend (every cohort's paid calls); "
+        "None: no cap. `daydream run --max-study-cost` overrides it.",
     )
 
     def setting(self, name: str) -> Any:
@@ -52,19 +60,26 @@ class ExperimentConfig(BaseModel):
 def load_experiment_config(data_root: Path | str, **overrides: Any) -> ExperimentConfig:
     """``<data_root>/experiment.toml`` (optional) with non-None ``overrides`` applied on top.
 
-    Raises ValueError naming the file, the setting and the fix.
+    Raises SettingError (a ValueError) naming the file, the setting and the fix.
     """
     values: dict[str, Any] = {}
     path = Path(data_root) / EXPERIMENT_FILE
     if path.is_file():
         with path.open("rb") as fh:
-            try:
-                values = tomllib.load(fh)
-            except tomllib.TOMLDecodeError as exc:
-                raise ValueError(f"{path}: {exc}. Fix: correct the TOML syntax.") from exc
+            data = fh.read()
+        try:
+            values = tomllib.loads(data.decode("utf-8"))
+        except UnicodeDecodeError as exc:
+            line = data[: exc.start].count(b"\n") + 1
+            raise SettingError(
+                f"{path}:{line}: not UTF-8 text (byte 0x{data[exc.start]:02x} at offset {exc.start}). "
+                "Fix: save the file as UTF-8."
+            ) from None
+        except tomllib.TOMLDecodeError as exc:
+            raise SettingError(f"{path}: {exc}. Fix: correct the TOML syntax.") from exc
         unknown = sorted(set(values) - set(ExperimentConfig.model_fields))
         if unknown:
-            raise ValueError(
+            raise SettingError(
                 f"{path}: unknown setting(s) {', '.join(unknown)}. "
                 f"Fix: use only {', '.join(sorted(ExperimentConfig.model_fields))}."
             )
@@ -77,4 +92,4 @@ def load_experiment_config(data_root: Path | str, **overrides: Any) -> Experimen
             name = ".".join(str(p) for p in error["loc"])
             source = "flag or override" if name in overrides and overrides[name] is not None else str(path)
             problems.append(f"{source}: setting '{name}' = {error.get('input')!r}: {error['msg']}.")
-        raise ValueError("\n".join(problems) + " Fix: correct the value(s) above.") from None
+        raise SettingError("\n".join(problems) + " Fix: correct the value(s) above.") from None

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from collections.abc import Iterable, Mapping
 from typing import Any, SupportsInt
+
+from daydreaming_dagster.core import settings
 
 __all__ = [
     "COHORT_ID_PREFIX",
@@ -82,15 +83,12 @@ def generate_combo_id(concept_ids: Iterable[object], description_level: str, k_m
     return COMBO_ID_PREFIX + hashlib.sha256(key.encode("utf-8")).hexdigest()[:12]
 
 
-COHORT_ENV = "DD_COHORT"
+COHORT_ENV = settings.COHORT
 
 
 def cohort_from_env() -> str | None:
-    """The explicit cohort id (``DD_COHORT``), which salts every gen_id as upstream; None if unset.
-
-    The one place the variable is read.
-    """
-    return os.environ.get(COHORT_ENV, "").strip() or None
+    """The explicit cohort id (``DD_COHORT``), which salts every gen_id as upstream; None if unset."""
+    return settings.cohort_env()
 
 
 def compute_cohort_id(manifest: Mapping[str, Any]) -> str:

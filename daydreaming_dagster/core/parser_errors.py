@@ -1,10 +1,7 @@
-"""Error type shared by the draft parsers and the evaluation score parsers."""
+"""Error type shared by the draft parsers and the evaluation score parsers (defined in core/errors.py)."""
 
 from __future__ import annotations
 
+from daydreaming_dagster.core.errors import UnknownParserError
 
-class UnknownParserError(ValueError):
-    """A parser or parse strategy name that is not registered.
-
-    A ValueError subclass so callers that already catch ValueError keep working.
-    """
+__all__ = ["UnknownParserError"]

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import os
 import re
+
+from daydreaming_dagster.core import settings
+from daydreaming_dagster.core.errors import UnsafeIdError
 
 # Letters, digits and . _ - : ; never a separator, never "." or "..", never leading dot.
 _SAFE_SEGMENT = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._:-]{0,199}$")
-
-
-class UnsafeIdError(ValueError):
-    """An id read from a CSV (or a partition key) would not stay one folder below its root."""
 
 
 def is_safe_segment(value: str) -> bool:
@@ -32,9 +30,9 @@ def require_safe_segment(value: object, *, what: str, where: str = "") -> str:
     return text
 
 
-DATA_ROOT_ENV = "DD_DATA_ROOT"
+DATA_ROOT_ENV = settings.DATA_ROOT
 
 
 def default_data_root() -> str:
     """``$DD_DATA_ROOT``, else ``data``: the CLI's and ``dagster dev``'s default data root."""
-    return os.environ.get(DATA_ROOT_ENV) or "data"
+    return settings.default_data_root()

@@ -16,7 +16,8 @@ from types import MappingProxyType
 
 import pandas as pd
 
-from daydreaming_dagster.core.paths import UnsafeIdError, require_safe_segment
+from daydreaming_dagster.core.errors import InputError, InputProblem, UnsafeIdError
+from daydreaming_dagster.core.paths import require_safe_segment
 
 # How to fix a missing column, by column name.
 _COLUMN_FIXES: Mapping[str, str] = MappingProxyType(
@@ -46,37 +47,6 @@ _SAFE_ID_FIX = (
 
 # --------------------------------------------------------------------------------------------
 # Problems and the error that carries them
-
-
-@dataclass(frozen=True)
-class InputProblem:
-    """One problem with the user's input files. ``line`` is 1-based (the header is line 1)."""
-
-    file: Path
-    line: int | None
-    column: str | None
-    problem: str
-    fix: str
-
-    def __str__(self) -> str:
-        where = f"{self.file}:{self.line}" if self.line is not None else f"{self.file}"
-        col = f" column '{self.column}':" if self.column else ""
-        return f"{where}:{col} {self.problem.rstrip('.')}. Fix: {self.fix.rstrip('.')}"
-
-
-class InputError(Exception):
-    """One or more problems with the user's input files; ``str()`` gives one line per problem."""
-
-    def __init__(self, problems: Sequence[InputProblem]):
-        self.problems: list[InputProblem] = list(problems)
-        super().__init__("\n".join(str(p) for p in self.problems))
-
-    def __str__(self) -> str:
-        return "\n".join(str(p) for p in self.problems)
-
-    def __reduce__(self) -> tuple[type[InputError], tuple[list[InputProblem]]]:
-        return (type(self), (self.problems,))
-
 
 
 class Problems:

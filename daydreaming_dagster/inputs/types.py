@@ -8,8 +8,8 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Literal, get_args
 
+from daydreaming_dagster.core.errors import InputProblem, UnknownTemplateError
 from daydreaming_dagster.core.paths import require_safe_segment
-from daydreaming_dagster.inputs.reader import InputError, InputProblem
 from daydreaming_dagster.llm import ModelRoute
 
 TemplateKind = Literal["draft", "essay", "evaluation"]
@@ -34,10 +34,6 @@ ESSAY_GENERATORS: tuple[str, ...] = ("llm", "copy")
 EVALUATION_PARSERS: tuple[str, ...] = ("in_last_line", "complex")
 DRAFT_PARSERS: tuple[str, ...] = ("essay_idea_last", "essay_block")
 
-
-
-class UnknownTemplateError(InputError, KeyError):
-    """A template id that the kind's CSV does not list."""
 
 
 # --------------------------------------------------------------------------------------------

@@ -17,6 +17,8 @@ from typing import TypeVar
 
 from tenacity import RetryCallState, Retrying, retry_if_exception_type
 
+from daydreaming_dagster.core.errors import RetryBudgetExceeded
+
 from ._types import LLMConfigurationError, TransientLLMError
 
 logger = logging.getLogger("daydreaming_dagster.llm")
@@ -114,11 +116,6 @@ class RetryBudget:
 
     def describe(self) -> str:
         return f"the retry budget of {self.seconds:g}s ({ENV_RETRY_BUDGET})"
-
-
-class RetryBudgetExceeded(TransientLLMError):
-    """Raised before an attempt is sent when waiting for it would overrun the retry budget
-    (an open circuit breaker). It ends the retries: it is never retried itself."""
 
 
 def run_with_retries(

@@ -6,6 +6,20 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
+from daydreaming_dagster.core.errors import (
+    LLMConfigurationError,
+    LLMError,
+    PermanentLLMError,
+    TransientLLMError,
+)
+
+__all__ = [
+    "LLMConfigurationError",
+    "LLMError",
+    "PermanentLLMError",
+    "TransientLLMError",
+]
+
 
 @dataclass(frozen=True)
 class Usage:
@@ -110,33 +124,6 @@ class LLMResponse:
             served_provider=data.get("served_provider"),
             response_id=data.get("response_id"),
         )
-
-
-class LLMError(Exception):
-    """Base class of every error raised by the LLM layer."""
-
-
-class TransientLLMError(LLMError):
-    """An attempt failed in a way that may succeed if retried (429, 5xx, timeout, empty body...)."""
-
-    def __init__(self, reason: str, *, retry_after: float | None = None, status: int | None = None):
-        super().__init__(reason)
-        self.reason = reason
-        self.retry_after = retry_after
-        self.status = status
-
-
-class PermanentLLMError(LLMError):
-    """An attempt failed in a way retrying cannot fix (400, 401, 402, 403, 404...)."""
-
-    def __init__(self, reason: str, *, status: int | None = None):
-        super().__init__(reason)
-        self.reason = reason
-        self.status = status
-
-
-class LLMConfigurationError(LLMError):
-    """The run cannot start: unknown model id, missing API key, missing local model..."""
 
 
 @runtime_checkable

@@ -22,6 +22,7 @@ from typing import Any
 
 import pandas as pd
 
+from daydreaming_dagster.core.errors import ResultsInputError
 from daydreaming_dagster.core.stages import STAGE_FACTS, STAGES, Stage
 
 PROMPT, RAW, PARSED, METADATA = "prompt.txt", "raw.txt", "parsed.txt", "metadata.json"
@@ -47,10 +48,6 @@ GENERATION_COLUMNS = [
     "llm_call", "cache_hit", "started_at", "finished_at", "run_id", "reparsed",
     "score", "score_error", "gen_dir",
 ]
-
-
-class ResultsInputError(RuntimeError):
-    """The data root has no task tables yet (nothing to summarize)."""
 
 
 @dataclass(frozen=True)

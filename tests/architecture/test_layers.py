@@ -19,18 +19,18 @@ PACKAGE = Path(__file__).resolve().parents[2] / "daydreaming_dagster"
 # lower layer, and itself.
 LAYERS: dict[str, int] = {
     "core": 0,
-    "llm": 0,
-    "engine": 1,
-    "inputs": 2,
-    "stages": 3,
-    "cohort": 4,
-    "results": 5,
-    "cli": 7,
-    "resources": 6,
-    "utils": 6,
-    "assets": 7,
-    "definitions": 8,
-    "testing": 9,
+    "llm": 1,
+    "engine": 2,
+    "inputs": 3,
+    "stages": 4,
+    "cohort": 5,
+    "results": 6,
+    "resources": 7,
+    "utils": 7,
+    "cli": 8,
+    "assets": 8,
+    "definitions": 9,
+    "testing": 10,
 }
 
 
