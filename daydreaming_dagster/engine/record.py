@@ -1,24 +1,147 @@
-"""One record per generation: the typed form of ``metadata.json``.
+"""One record per generation: the typed form of ``metadata.json``, and its one migration.
 
 Upstream's keys come first, in upstream's order (``stage`` ... ``run_id``, then ``cohort_id`` and
-the stage's own key such as ``combo_id``); the engine's keys follow. ``to_json`` / ``from_json`` are
-the only way the file is written and read; keys this version does not know are kept as they are.
+the stage's own key such as ``combo_id``); the engine's keys follow, then ``schema_version``.
+``to_json`` / ``from_json`` are the only way the file is written and read; keys this version does
+not know are kept as they are.
+
+Schema versions (``migrate_metadata`` reads every one of them):
+
+- 0: upstream's files. Its final write has ``stage`` and no ``status`` (it wrote metadata.json
+  after the other files, so a final write means a complete generation); its early write, left
+  behind when a step failed, has only ``function``/``gen_id`` and means "not finished".
+- 1: ours before the version key: ``status`` is ``complete`` or ``failed``.
+- 2: ours with ``schema_version``. Same keys as 1.
+
+A file that cannot be read back (not UTF-8, not a JSON object, a field of the wrong type) raises
+``RecordProblem``; the store turns it into "incomplete, named" for the run, and the readers skip
+it with a warning naming the file.
 """
 
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any
 
-from daydreaming_dagster.llm import LLMResponse
+from daydreaming_dagster.llm import LLMResponse, Usage
 
-STATUS_COMPLETE = "complete"
-STATUS_FAILED = "failed"
+SCHEMA_VERSION = 2
+
+
+class Status(StrEnum):
+    """A generation's state as its metadata.json records it (absent: not finished)."""
+
+    COMPLETE = "complete"
+    FAILED = "failed"
+
+
+STATUS_COMPLETE = Status.COMPLETE
+STATUS_FAILED = Status.FAILED
 
 # Upstream's keys, in its order; ``cohort_id`` is written only when there is one.
 UPSTREAM_KEYS = ("stage", "gen_id", "parent_gen_id", "template_id", "model_id", "task_id", "function", "run_id")
+
+
+class RecordProblem(ValueError):
+    """metadata.json cannot be read as a generation record; ``str()`` says why (not where)."""
+
+
+def _text(data: Mapping[str, Any], key: str, *, optional: bool = True) -> str | None:
+    value = data.get(key)
+    if value is None:
+        return None if optional else ""
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        raise RecordProblem(f"'{key}' should be text, found {type(value).__name__}")
+    return str(value)
+
+
+def _number(data: Mapping[str, Any], key: str) -> float | None:
+    value = data.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise RecordProblem(f"'{key}' should be a number, found {type(value).__name__}")
+    return float(value)
+
+
+def _mapping(data: Mapping[str, Any], key: str) -> Mapping[str, Any] | None:
+    value = data.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, Mapping):
+        raise RecordProblem(f"'{key}' should be an object, found {type(value).__name__}")
+    return value
+
+
+def _usage(value: Mapping[str, Any] | None, where: str) -> Usage:
+    if not value:
+        return Usage()
+    out: dict[str, Any] = {}
+    for name in Usage.__dataclass_fields__:
+        number = value.get(name)
+        if number is None:
+            continue
+        if isinstance(number, bool) or not isinstance(number, int | float) or not math.isfinite(number):
+            raise RecordProblem(f"'{where}.{name}' should be a number, found {number!r}")
+        out[name] = number if name == "cost" else int(number)
+    return Usage(**out)
+
+
+def response_from_dict(data: Mapping[str, Any], *, text: str = "", where: str = "llm") -> LLMResponse:
+    """An ``LLMResponse`` from its stored form, checking every type (a cache entry or ``llm``)."""
+    usage = data.get("usage")
+    if usage is not None and not isinstance(usage, Mapping):
+        raise RecordProblem(f"'{where}.usage' should be an object, found {type(usage).__name__}")
+    for name in ("finish_reason", "native_finish_reason", "served_model", "provider", "served_provider", "response_id"):
+        value = data.get(name)
+        if value is not None and not isinstance(value, str):
+            raise RecordProblem(f"'{where}.{name}' should be text, found {type(value).__name__}")
+    for name in ("latency_s", "attempts"):
+        value = data.get(name)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)):
+            raise RecordProblem(f"'{where}.{name}' should be a number, found {type(value).__name__}")
+    return LLMResponse(
+        text=text,
+        finish_reason=str(data.get("finish_reason") or "unknown"),
+        usage=_usage(usage, f"{where}.usage"),
+        native_finish_reason=data.get("native_finish_reason"),
+        served_model=data.get("served_model"),
+        provider=data.get("provider"),
+        latency_s=float(data.get("latency_s") or 0.0),
+        attempts=int(data.get("attempts") or 0),
+        served_provider=data.get("served_provider"),
+        response_id=data.get("response_id"),
+    )
+
+
+def schema_version(data: Mapping[str, Any]) -> int:
+    """0 (upstream), 1 (ours before the key) or the file's ``schema_version``."""
+    version = data.get("schema_version")
+    if version is None:
+        return 1 if "status" in data else 0
+    if isinstance(version, bool) or not isinstance(version, int) or not 0 <= version <= SCHEMA_VERSION:
+        raise RecordProblem(f"unknown schema_version {version!r} (this version reads 0 to {SCHEMA_VERSION})")
+    return version
+
+
+def migrate_metadata(data: Mapping[str, Any]) -> dict[str, Any]:
+    """Any metadata.json this product or upstream wrote, as the current schema's object.
+
+    Version 0 gets the ``status`` its shape implies (final write: complete; early write: none);
+    versions 1 and 2 only gain ``schema_version``. Types are checked by ``GenerationRecord.from_dict``.
+    """
+    out = dict(data)
+    version = schema_version(out)
+    if version == 0:
+        # Upstream's final write carries ``stage``; its early write (a step that failed) does not.
+        if out.get("stage"):
+            out["status"] = STATUS_COMPLETE.value
+    out["schema_version"] = SCHEMA_VERSION
+    return out
 
 
 @dataclass
@@ -43,26 +166,30 @@ class GenerationRecord:
     temperature: float | None = None
     response: LLMResponse | None = None  # finish_reason, usage and llm are derived from it
     grammar: str | None = None
-    cache: dict[str, Any] | None = None
+    cache: dict[str, Any] | None = None  # how the answer was obtained: {"hit": bool, "key", "source"...}
     parser: str | None = None
-    status: str | None = None
+    status: Status | None = None  # None: not finished (an upstream early write)
     error: dict[str, Any] | None = None
     started_at: str | None = None
     finished_at: str | None = None
     duration_s: float | None = None
     reparsed: list[dict[str, Any]] | None = None  # one entry per `daydream reparse` that changed it
-    extra: dict[str, Any] = field(default_factory=dict)  # unknown keys, kept on a round trip
+    extra: dict[str, Any] = field(default_factory=dict)  # keys the stage's spec adds, and unknown keys
 
     # ------------------------------------------------------------------ derived views
 
     @property
-    def is_upstream_final(self) -> bool:
-        """Upstream's final write has ``stage`` and no ``status``; ours says ``status``."""
-        return self.status is None
+    def complete(self) -> bool:
+        return self.status == STATUS_COMPLETE and bool(self.stage)
 
     @property
-    def complete(self) -> bool:
-        return self.status in (None, STATUS_COMPLETE)
+    def failed(self) -> bool:
+        return self.status == STATUS_FAILED
+
+    @property
+    def answered_by_call(self) -> bool:
+        """The answer came from a call this generation made (not reused, not a copy)."""
+        return self.response is not None and not bool((self.cache or {}).get("hit"))
 
     @property
     def finish_reason(self) -> str | None:
@@ -99,7 +226,7 @@ class GenerationRecord:
             grammar=self.grammar,
             cache=self.cache,
             parser=self.parser,
-            status=self.status,
+            status=None if self.status is None else self.status.value,
             error=self.error,
             started_at=self.started_at,
             finished_at=self.finished_at,
@@ -108,6 +235,7 @@ class GenerationRecord:
         )
         out.update({k: v for k, v in optional.items() if v is not None})
         out.update(self.extra)
+        out["schema_version"] = SCHEMA_VERSION
         return out
 
     def to_json(self) -> str:
@@ -116,29 +244,81 @@ class GenerationRecord:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], *, task_key_names: tuple[str, ...] = ()) -> GenerationRecord:
-        rest = dict(data)
-        kwargs: dict[str, Any] = {key: str(rest.pop(key, "") or "") for key in UPSTREAM_KEYS}
-        kwargs["cohort_id"] = rest.pop("cohort_id", None)
-        kwargs["task_keys"] = {k: str(rest.pop(k)) for k in task_key_names if k in rest}
-        simple = {f.name for f in fields(cls)} - set(UPSTREAM_KEYS) - {"cohort_id", "task_keys", "response", "extra"}
-        for name in simple:
-            if name in rest:
-                kwargs[name] = rest.pop(name)
-        llm = rest.pop("llm", None)
+        """The record of any version's object (``migrate_metadata``); RecordProblem on a wrong type."""
+        rest = migrate_metadata(data)
+        rest.pop("schema_version")
+        kwargs: dict[str, Any] = {key: _text(rest, key, optional=False) or "" for key in UPSTREAM_KEYS}
+        for key in UPSTREAM_KEYS:
+            rest.pop(key, None)
+        kwargs["cohort_id"] = _text(rest, "cohort_id") or None
+        rest.pop("cohort_id", None)
+        kwargs["task_keys"] = {k: str(_text(rest, k)) for k in task_key_names if rest.get(k) is not None}
+        for k in task_key_names:
+            rest.pop(k, None)
+        for name in ("mode", "model", "grammar", "parser", "started_at", "finished_at"):
+            kwargs[name] = _text(rest, name)
+            rest.pop(name, None)
+        for name in ("temperature", "duration_s"):
+            kwargs[name] = _number(rest, name)
+            rest.pop(name, None)
+        max_tokens = _number(rest, "max_tokens")
+        kwargs["max_tokens"] = None if max_tokens is None else int(max_tokens)
+        rest.pop("max_tokens", None)
+        kwargs["replicate"] = _replicate(rest.pop("replicate", None))
+        concepts = rest.pop("concepts", None)
+        if concepts is not None and not (isinstance(concepts, list) and all(isinstance(c, str) for c in concepts)):
+            raise RecordProblem("'concepts' should be a list of names")
+        kwargs["concepts"] = concepts
+        status = rest.pop("status", None)
+        if status is not None and status not in {s.value for s in Status}:
+            raise RecordProblem(f"unknown status {status!r} (expected complete or failed)")
+        kwargs["status"] = None if status is None else Status(status)
+        cache = _mapping(rest, "cache")
+        rest.pop("cache", None)
+        kwargs["cache"] = dict(cache) if cache is not None else None
+        error = rest.pop("error", None)
+        if error is not None and not isinstance(error, Mapping):
+            error = {"message": str(error)}  # upstream wrote a string
+        kwargs["error"] = dict(error) if error is not None else None
+        reparsed = rest.pop("reparsed", None)
+        if reparsed is not None and not isinstance(reparsed, list):
+            raise RecordProblem("'reparsed' should be a list")
+        kwargs["reparsed"] = reparsed
+        llm = _mapping(rest, "llm")
+        rest.pop("llm", None)
         rest.pop("finish_reason", None)  # derived from the response
-        usage = rest.pop("usage", None)
-        if isinstance(llm, Mapping):
+        usage = _mapping(rest, "usage")
+        rest.pop("usage", None)
+        if llm is not None:
             merged = {**llm, "usage": llm.get("usage", usage or {})}
-            kwargs["response"] = LLMResponse.from_dict(merged, text="")
-        kwargs["replicate"] = int(kwargs.get("replicate") or 1)
+            kwargs["response"] = response_from_dict(merged, where="llm")
         kwargs["extra"] = rest
         return cls(**kwargs)
 
     @classmethod
-    def from_json(cls, text: str, *, task_key_names: tuple[str, ...] = ()) -> GenerationRecord | None:
-        """The record, or None when the text is not a JSON object (a torn or foreign file)."""
+    def from_json(cls, text: str | bytes, *, task_key_names: tuple[str, ...] = ()) -> GenerationRecord:
+        """The record of a metadata.json's content; RecordProblem saying why when it cannot be read."""
+        if isinstance(text, bytes):
+            try:
+                text = text.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise RecordProblem(f"not UTF-8 text (byte {exc.start})") from None
         try:
             data = json.loads(text)
-        except json.JSONDecodeError:
-            return None
-        return cls.from_dict(data, task_key_names=task_key_names) if isinstance(data, dict) else None
+        except json.JSONDecodeError as exc:
+            raise RecordProblem(f"not JSON ({exc.msg} at line {exc.lineno})") from None
+        if not isinstance(data, dict):
+            raise RecordProblem(f"not a JSON object (a {type(data).__name__})")
+        return cls.from_dict(data, task_key_names=task_key_names)
+
+
+def _replicate(value: Any) -> int:
+    if value is None:
+        return 1
+    if isinstance(value, bool):
+        raise RecordProblem(f"'replicate' should be a whole number >= 1, found {value!r}")
+    if isinstance(value, int) and value >= 1:
+        return value
+    if isinstance(value, str) and value.strip().isdigit() and int(value) >= 1:
+        return int(value)
+    raise RecordProblem(f"'replicate' should be a whole number >= 1, found {value!r}")

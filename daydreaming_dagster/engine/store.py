@@ -3,25 +3,56 @@
 Every file is written atomically (a temporary file in the same directory, then ``os.replace``), so a
 killed process leaves either the old file or the new one, never half of one. ``metadata.json`` is
 written last and carries ``status``: a generation is complete only when it says so, which is what
-resume relies on.
+resume relies on. A metadata.json that cannot be read back makes its generation incomplete, with a
+warning naming the file (``read_record``); it never stops a run or a report.
+
+``claim`` is how one process at a time makes a generation: an OS lock per gen_id (``engine/locks.py``),
+held from before the call until metadata.json is written, so a second process waits, then finds
+it complete and skips it instead of generating (and paying for) it again.
 """
 
 from __future__ import annotations
 
+import contextlib
 import itertools
+import logging
 import os
-from collections.abc import Iterable
-from dataclasses import dataclass
+import threading
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from daydreaming_dagster.core.errors import DamagedFileError
 from daydreaming_dagster.core.paths import require_safe_segment
 from daydreaming_dagster.core.stages import STAGE_FACTS, STAGES, Stage
-from daydreaming_dagster.engine.record import GenerationRecord
+from daydreaming_dagster.engine.locks import KeyLocks
+from daydreaming_dagster.engine.record import GenerationRecord, RecordProblem
+
+logger = logging.getLogger("daydreaming_dagster.store")
 
 PROMPT = "prompt.txt"
 RAW = "raw.txt"
 PARSED = "parsed.txt"
 METADATA = "metadata.json"
+GEN_FILES = (PROMPT, RAW, PARSED, METADATA)
+GENS_DIR = "gens"
+
+_REPORTED: set[str] = set()  # damaged files already warned about by this process
+_REPORTED_LOCK = threading.Lock()
+
+
+def report_damaged(error: DamagedFileError) -> None:
+    """Warn once per process about a damaged file (the run or the report goes on without it)."""
+    with _REPORTED_LOCK:
+        if error.path in _REPORTED:
+            return
+        _REPORTED.add(error.path)
+    logger.warning(
+        "%s cannot be read (%s): that generation counts as incomplete; the next run redoes it, reusing "
+        "its answer from the response cache or raw.txt where it can. Reports skip it.",
+        error.path,
+        error.reason,
+    )
 
 
 _TMP_NAMES = itertools.count()
@@ -79,15 +110,30 @@ class GensStore:
     """Reads and writes generation documents under ``<data_root>/gens``."""
 
     data_root: Path
+    _claims: KeyLocks = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_claims", KeyLocks(self.root))
 
     @property
     def root(self) -> Path:
-        return self.data_root / "gens"
+        return self.data_root / GENS_DIR
 
-    def gen_dir(self, stage: Stage, gen_id: str) -> Path:
+    def stage_dir(self, stage: Stage) -> Path:
         if stage not in STAGES:
             raise ValueError(f"unknown stage {stage!r}; expected one of {', '.join(STAGES)}")
-        return self.root / stage / require_safe_segment(gen_id, what="gen_id")
+        return self.root / stage
+
+    def gen_dir(self, stage: Stage, gen_id: str) -> Path:
+        return self.stage_dir(stage) / require_safe_segment(gen_id, what="gen_id")
+
+    def gen_ids(self, stage: Stage) -> list[str]:
+        """The generation folders on disk of ``stage`` (sorted), whatever cohort made them."""
+        folder = self.stage_dir(stage)
+        try:
+            return sorted(entry.name for entry in os.scandir(folder) if entry.is_dir())
+        except FileNotFoundError:
+            return []
 
     def write(self, stage: Stage, gen_id: str, name: str, text: str) -> Path:
         path = self.gen_dir(stage, gen_id) / name
@@ -104,28 +150,48 @@ class GensStore:
             pass
 
     def read(self, stage: Stage, gen_id: str, name: str) -> str | None:
-        """The file's text, or None when it does not exist."""
+        """The file's text, or None when it does not exist (DamagedFileError when it is not UTF-8)."""
+        path = self.gen_dir(stage, gen_id) / name
         try:
-            return (self.gen_dir(stage, gen_id) / name).read_bytes().decode("utf-8")
+            data = path.read_bytes()
         except (FileNotFoundError, NotADirectoryError):
             return None
+        try:
+            return data.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise DamagedFileError(path, f"not UTF-8 text (byte {exc.start})") from None
+
+    def load_record(self, stage: Stage, gen_id: str) -> GenerationRecord | None:
+        """The generation's record, None when absent; DamagedFileError when it cannot be read."""
+        path = self.gen_dir(stage, gen_id) / METADATA
+        try:
+            data = path.read_bytes()
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        try:
+            return GenerationRecord.from_json(data, task_key_names=STAGE_FACTS[stage].task_keys)
+        except RecordProblem as exc:
+            raise DamagedFileError(path, str(exc)) from None
 
     def read_record(self, stage: Stage, gen_id: str) -> GenerationRecord | None:
-        """The generation's metadata.json as a record, or None (absent, torn or not an object)."""
-        text = self.read(stage, gen_id, METADATA)
-        if text is None:
+        """The record, or None when absent or damaged (a damaged file is reported once, by name)."""
+        try:
+            return self.load_record(stage, gen_id)
+        except DamagedFileError as exc:
+            report_damaged(exc)
             return None
-        return GenerationRecord.from_json(text, task_key_names=STAGE_FACTS[stage].task_keys)
 
     def is_complete(self, stage: Stage, gen_id: str, record: GenerationRecord | None = None) -> bool:
-        """True when a finished generation is on disk (ours, or upstream's final write).
-
-        Upstream's final metadata has ``stage``; its early write (left behind when a step
-        failed) has only ``function``/``gen_id``. Ours says ``status``.
-        """
+        """True when a finished generation is on disk (ours, or upstream's final write)."""
         if record is None:  # callers that already read it pass it in
             record = self.read_record(stage, gen_id)
-        if record is None or not record.stage or not record.complete:
+        if record is None or not record.complete:
             return False
         directory = self.gen_dir(stage, gen_id)
         return (directory / RAW).is_file() and (directory / PARSED).is_file()
+
+    @contextlib.contextmanager
+    def claim(self, stage: Stage, gen_id: str) -> Iterator[None]:
+        """Hold the generation against every other thread and process (waits while one holds it)."""
+        with self._claims.hold(f"{stage}/{gen_id}"):
+            yield

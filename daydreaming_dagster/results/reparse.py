@@ -22,13 +22,14 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from daydreaming_dagster.core.errors import DamagedFileError
 from daydreaming_dagster.core.stages import STAGES, Stage, child_of
-from daydreaming_dagster.engine.store import PARSED, RAW, GensStore
+from daydreaming_dagster.engine.record import STATUS_COMPLETE
+from daydreaming_dagster.engine.store import PARSED, RAW, GensStore, report_damaged
 
 UNCHANGED, CHANGED, REPAIRED, PARSE_FAILED, STILL_FAILED, SKIPPED = (
     "unchanged", "changed", "repaired", "parse failed", "still failed", "skipped"
@@ -67,21 +68,18 @@ def _sha256(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def _gen_ids(store: GensStore, stage: Stage) -> list[str]:
-    folder = store.root / stage
-    if not folder.is_dir():
-        return []
-    return sorted(e.name for e in os.scandir(folder) if e.is_dir() and not e.name.startswith("."))
-
-
 def reparse_generation(store: GensStore, raw_data: object, stage: Stage, gen_id: str, *, at: str) -> ReparseOutcome:
     from daydreaming_dagster.stages import parser_for
 
-    record = store.read_record(stage, gen_id)
-    raw = store.read(stage, gen_id, RAW)
+    try:
+        record = store.load_record(stage, gen_id)
+        raw = store.read(stage, gen_id, RAW)
+    except DamagedFileError as exc:
+        report_damaged(exc)
+        return ReparseOutcome(stage, gen_id, SKIPPED, detail=f"{exc.path} cannot be read ({exc.reason})")
     if record is None or raw is None:
         return ReparseOutcome(stage, gen_id, SKIPPED, detail="no metadata.json or raw.txt (not finished)")
-    failed = record.status == "failed"
+    failed = record.failed
     if failed and not (isinstance(record.error, dict) and "parser" in record.error):
         return ReparseOutcome(stage, gen_id, SKIPPED, detail="failed before parsing (re-parsing cannot fix it)")
     if not failed and not record.complete:
@@ -108,8 +106,8 @@ def reparse_generation(store: GensStore, raw_data: object, stage: Stage, gen_id:
         "previous_parsed": old[:EXCERPT_CHARS] if old is not None else None,
     }
     if failed:
-        entry.update(previous_status=record.status, previous_error=record.error)
-        record.status, record.error = "complete", None
+        entry.update(previous_status=str(record.status), previous_error=record.error)
+        record.status, record.error = STATUS_COMPLETE, None
     if old != parsed:
         store.write(stage, gen_id, PARSED, parsed)
     record.parser = parser.name
@@ -136,7 +134,7 @@ def reparse(
     summary = ReparseSummary()
     wanted = [s for s in STAGES if s in set(stages)]
     for stage in wanted:
-        for gen_id in _gen_ids(store, stage):
+        for gen_id in store.gen_ids(stage):
             summary.outcomes.append(reparse_generation(store, raw_data, stage, gen_id, at=at))
     for stage in wanted:
         changed = {o.gen_id for o in summary.outcomes if o.stage == stage and o.action in (CHANGED, REPAIRED)}
@@ -144,7 +142,7 @@ def reparse(
         if not changed or child is None:
             continue
         stale = []
-        for gen_id in _gen_ids(store, child):
+        for gen_id in store.gen_ids(child):
             record = store.read_record(child, gen_id)
             if record is not None and record.parent_gen_id in changed:
                 stale.append(gen_id)
