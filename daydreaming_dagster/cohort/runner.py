@@ -4,7 +4,10 @@ Each generation is one ``orchestrate_generation`` call on a worker thread; at mo
 once (the LLM client's per-provider limiter is the real throttle on requests). An essay starts as
 soon as its draft is done and an evaluation as soon as its essay is done: there is no barrier
 between stages. Generations already complete on disk are skipped without any call (resume), unless
-``force`` is set. A failure blocks only its own descendants.
+``force`` is set; one that another process completes while this run waits for it is skipped too
+(the engine's claim). A failure blocks only its own descendants. A disk that refuses a write
+(``StorageError``: full, failing) stops the run from starting generations, as Ctrl-C does: the
+generations in flight finish, their answers kept (docs/costs.md).
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
+from daydreaming_dagster.core.errors import StorageError
 from daydreaming_dagster.core.stages import STAGE_FACTS, STAGES, Stage
 from daydreaming_dagster.engine.flow import (
     GenerationContext,
@@ -111,8 +115,9 @@ class RunSummary:
     llm_calls: int = 0
     cache_hits: int = 0
     wall_s: float = 0.0
-    # Why the run stopped starting generations before the end ("interrupted", "budget"), if it did.
+    # Why the run stopped starting generations before the end ("interrupted", "budget", "disk").
     stopped: str | None = None
+    storage_errors: list[StorageError] = field(default_factory=list)  # what the disk refused
     not_started: int = 0  # generations never started (stopped early), abandoned ones included
     abandoned: int = 0  # calls still in flight when the run gave up waiting for them
 
@@ -257,12 +262,19 @@ class CohortRunner:
                     response, cache_hit = exc.response, exc.cache_hit
                     summary.record(response, cache_hit)
                     finish(item, "failed", exc)
+                    if isinstance(exc, StorageError):
+                        summary.storage_errors.append(exc)
+                        if summary.stopped is None:
+                            summary.stopped = "disk"
                 except Exception as exc:
                     finish(item, "failed", exc)
                 else:
-                    response, cache_hit = outcome.response, outcome.cache_hit
-                    summary.record(response, cache_hit)
-                    finish(item, "done", outcome=outcome)
+                    if outcome.skipped:  # another process made it meanwhile
+                        finish(item, "skipped", outcome=outcome)
+                    else:
+                        response, cache_hit = outcome.response, outcome.cache_hit
+                        summary.record(response, cache_hit)
+                        finish(item, "done", outcome=outcome)
                 if self.admission is not None:
                     self.admission.release(item, response, cache_hit)
 

@@ -7,54 +7,37 @@ of the key, so a generation whose id changed (e.g. a new cohort salt) reuses the
 Entries are written right after the provider answers, before any validation.
 
 At most one paid call per key, across threads and processes: threads of one process share one
-in-flight call (single flight); processes take an OS lock per key (``_process_lock``; released by
+in-flight call (single flight); processes take an OS lock per key (``engine/locks.py``; released by
 the OS if the holder dies, even by SIGKILL) and look in the cache again once they hold it, so a
 second ``daydream run`` or Dagster run waits for the first one's answer instead of paying again.
+
+An entry that cannot be read back (not UTF-8, not JSON, another schema, a wrong type) is a miss:
+it is moved aside (``<key>.json.damaged``) with a warning naming it, and never fails a generation.
+Answers are always stored, even when a run asks not to reuse them (``refresh``): an entry is how a
+paid answer survives everything that can fail after it arrives.
 """
 
 from __future__ import annotations
 
-import contextlib
-import errno
 import hashlib
 import json
+import logging
 import os
 import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Mapping
 from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from daydreaming_dagster.engine.locks import KeyLocks
+from daydreaming_dagster.engine.record import RecordProblem, response_from_dict
 from daydreaming_dagster.engine.store import atomic_write_text
 from daydreaming_dagster.llm import LLMResponse, ModelRoute
 
-try:
-    import fcntl
-except ImportError:  # Windows
-    fcntl = None  # type: ignore[assignment]
-
-LOCKS_FILE = ".locks"
-LOCK_RETRY_S = 0.05  # after a false deadlock report (``_process_lock``)
-# One descriptor per locks file for the life of the process: POSIX record locks belong to the
-# process, and closing any descriptor of the file would drop every lock the process holds on it.
-_LOCK_FDS: dict[str, int] = {}
-_LOCK_FDS_GUARD = threading.Lock()
-
-
-def _locks_fd(cache_root: Path) -> int:
-    path = os.path.abspath(os.path.join(cache_root, LOCKS_FILE))
-    with _LOCK_FDS_GUARD:
-        fd = _LOCK_FDS.get(path)
-        # A data root deleted and made again under a long-lived process (a code server): the old
-        # file is gone (no link left), so lock the new one. The old descriptor is left open on
-        # purpose: closing it would drop locks other threads may still hold on it.
-        if fd is None or os.fstat(fd).st_nlink == 0:
-            os.makedirs(cache_root, exist_ok=True)
-            fd = _LOCK_FDS[path] = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o666)
-        return fd
+logger = logging.getLogger("daydreaming_dagster.cache")
+DAMAGED_SUFFIX = ".damaged"
 
 # v2: the endpoint joined the key. v1 entries (no endpoint) are reused only for the embedded
 # model, whose endpoint is implied by its model string; remote v1 entries are never reused, since
@@ -104,9 +87,12 @@ _IN_FLIGHT: dict[str, Future[tuple[LLMResponse, str]]] = {}
 _IN_FLIGHT_LOCK = threading.Lock()
 
 
+StoreFailure = Callable[[str, Mapping[str, Any], OSError], None]
+
+
 @dataclass(frozen=True)
 class ResponseCache:
-    """Files under ``<data_root>/cache/llm/<key[:2]>/<key>.json`` (and ``.lock`` beside them)."""
+    """Files under ``<data_root>/cache/llm/<key[:2]>/<key>.json`` (locks: ``<cache>/.locks``)."""
 
     root: Path
 
@@ -117,18 +103,66 @@ class ResponseCache:
     def _path(self, key: str, suffix: str = ".json") -> Path:
         return self.root / key[:2] / f"{key}{suffix}"
 
-    def get(self, key: str) -> CachedResponse | None:
-        try:
-            entry: dict[str, Any] = json.loads(self._path(key).read_text(encoding="utf-8"))
-        except (FileNotFoundError, json.JSONDecodeError):
-            return None
-        response = LLMResponse.from_dict(entry)
-        return CachedResponse(response, entry.get("gen_id"), entry.get("created_at"), entry.get("endpoint"))
+    @property
+    def _locks(self) -> KeyLocks:
+        locks = _KEY_LOCKS.get(self.root)
+        if locks is None:
+            with _IN_FLIGHT_LOCK:
+                locks = _KEY_LOCKS.setdefault(self.root, KeyLocks(self.root))
+        return locks
 
-    def put(self, key: str, response: LLMResponse, *, gen_id: str, endpoint: str | None = None) -> None:
+    def get(self, key: str) -> CachedResponse | None:
+        """The stored response, or None (absent, or damaged: then moved aside with a warning)."""
+        path = self._path(key)
+        try:
+            data = path.read_bytes()
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        try:
+            entry = json.loads(data.decode("utf-8"))
+            if not isinstance(entry, dict):
+                raise RecordProblem(f"not a JSON object (a {type(entry).__name__})")
+            text = entry.get("text")
+            if not isinstance(text, str):
+                raise RecordProblem("no 'text' (another schema?)")
+            response = response_from_dict(entry, text=text, where="entry")
+        except (UnicodeDecodeError, ValueError) as exc:  # RecordProblem and JSONDecodeError are ValueErrors
+            self._set_aside(path, exc)
+            return None
+        source = entry.get("gen_id")
+        return CachedResponse(
+            response,
+            source if isinstance(source, str) else None,
+            entry.get("created_at") if isinstance(entry.get("created_at"), str) else None,
+            entry.get("endpoint") if isinstance(entry.get("endpoint"), str) else None,
+        )
+
+    @staticmethod
+    def _set_aside(path: Path, exc: Exception) -> None:
+        reason = "not UTF-8" if isinstance(exc, UnicodeDecodeError) else str(exc) or type(exc).__name__
+        aside = path.with_name(path.name + DAMAGED_SUFFIX)
+        try:
+            os.replace(path, aside)
+            where = f"moved to {aside}"
+        except OSError:
+            where = "left in place"
+        logger.warning(
+            "response cache entry %s cannot be read (%s): %s; it counts as absent (at most one new call).",
+            path, reason, where,
+        )
+
+    @staticmethod
+    def entry(response: LLMResponse, *, gen_id: str, endpoint: str | None) -> dict[str, Any]:
+        """What ``put`` stores: the response with its text, who asked, where from, when."""
         entry = response.to_dict()
         entry.update(gen_id=gen_id, endpoint=endpoint, created_at=datetime.now(UTC).isoformat(timespec="seconds"))
+        return entry
+
+    def put_entry(self, key: str, entry: Mapping[str, Any]) -> None:
         atomic_write_text(self._path(key), json.dumps(entry, ensure_ascii=False))
+
+    def put(self, key: str, response: LLMResponse, *, gen_id: str, endpoint: str | None = None) -> None:
+        self.put_entry(key, self.entry(response, gen_id=gen_id, endpoint=endpoint))
 
     def lookup(self, call: CachedCall) -> tuple[str, CachedResponse | None]:
         """The call's key and its stored response (a v1 entry of the embedded model is re-keyed)."""
@@ -141,45 +175,22 @@ class ResponseCache:
                 cached = self.get(key)
         return key, cached
 
-    @contextlib.contextmanager
-    def _process_lock(self, key: str) -> Iterator[None]:
-        """Hold the key's OS lock against other processes (threads share one flight, above).
-
-        One byte of one file, ``<cache>/.locks``, at an offset taken from the key: a POSIX record
-        lock (``lockf``), which the OS releases when the holder dies and which works on NFS. No lock
-        file per key: creating one cost a file creation per call (filelock 4 made about forty system
-        calls per acquire, each handing the GIL to another thread at 100 calls in flight). Two keys
-        share a byte only if their first 60 bits match.
-        """
-        if fcntl is None:  # no POSIX locks (Windows): filelock's portable lock, one file per key
-            from filelock import FileLock
-
-            path = self._path(key, ".lock")
-            path.parent.mkdir(parents=True, exist_ok=True)
-            with FileLock(str(path), thread_local=False):
-                yield
-            return
-        fd, offset = _locks_fd(self.root), int(key[:15], 16)
-        while True:
-            try:
-                fcntl.lockf(fd, fcntl.LOCK_EX, 1, offset)  # waits (without the GIL) while another process calls
-                break
-            except OSError as exc:
-                # The kernel sees processes, not threads: our thread A holding one key while thread B
-                # waits for a key another process holds, which waits for A's, looks like a deadlock
-                # (EDEADLK). It is not one: A's call ends and releases its key. Wait and ask again.
-                if exc.errno != errno.EDEADLK:
-                    raise
-                time.sleep(LOCK_RETRY_S)
-        try:
-            yield
-        finally:
-            fcntl.lockf(fd, fcntl.LOCK_UN, 1, offset)
-
     def get_or_call(
-        self, call: CachedCall, paid_call: Callable[[], LLMResponse], *, gen_id: str, refresh: bool = False
+        self,
+        call: CachedCall,
+        paid_call: Callable[[], LLMResponse],
+        *,
+        gen_id: str,
+        refresh: bool = False,
+        stored_answer: Callable[[], LLMResponse | None] | None = None,
+        on_store_failure: StoreFailure | None = None,
     ) -> tuple[LLMResponse, bool, dict[str, Any]]:
-        """``(response, cache_hit, info for metadata.json)``; ``refresh`` pays for a fresh answer."""
+        """``(response, cache_hit, info for metadata.json)``; ``refresh`` pays for a fresh answer.
+
+        ``stored_answer``: an answer already on disk elsewhere (the generation's raw.txt), asked
+        after a miss under the key's lock, before paying. ``on_store_failure``: what to do with a
+        paid answer whose entry the disk refused (the spill file); without it the error is raised.
+        """
         key, cached = self.lookup(call) if not refresh else (call.key(), None)
         if cached is not None:
             return cached.response, True, _hit_info(key, cached)
@@ -192,22 +203,42 @@ class ResponseCache:
             response, source = pending.result()
             return response, True, {"hit": True, "key": key, "source_gen_id": source, "shared_in_flight": True}
         try:
-            with self._process_lock(key):
+            with self._locks.hold(key):
                 # Look again under the lock: another thread or process may have just stored it.
                 cached = None if refresh else self.get(key)
                 if cached is not None:
                     pending.set_result((cached.response, cached.source_gen_id or ""))
                     return cached.response, True, _hit_info(key, cached)
+                on_disk = None if refresh or stored_answer is None else stored_answer()
+                if on_disk is not None:
+                    self._store(key, on_disk, gen_id, call.endpoint, on_store_failure)
+                    pending.set_result((on_disk, gen_id))
+                    return on_disk, True, {"hit": True, "key": key, "source": "raw.txt", "source_gen_id": gen_id}
                 response = paid_call()
-                self.put(key, response, gen_id=gen_id, endpoint=call.endpoint)
+                self._store(key, response, gen_id, call.endpoint, on_store_failure)
             pending.set_result((response, gen_id))
         except BaseException as exc:
-            pending.set_exception(exc)
+            if not pending.done():
+                pending.set_exception(exc)
             raise
         finally:
             with _IN_FLIGHT_LOCK:
                 del _IN_FLIGHT[key]
         return response, False, {"hit": False, "key": key}
+
+    def _store(
+        self, key: str, response: LLMResponse, gen_id: str, endpoint: str, on_failure: StoreFailure | None
+    ) -> None:
+        entry = self.entry(response, gen_id=gen_id, endpoint=endpoint)
+        try:
+            self.put_entry(key, entry)
+        except OSError as exc:
+            if on_failure is None:
+                raise
+            on_failure(key, entry, exc)
+
+
+_KEY_LOCKS: dict[Path, KeyLocks] = {}
 
 
 def _hit_info(key: str, cached: CachedResponse) -> dict[str, Any]:

@@ -7,37 +7,52 @@ does not provide is an error instead of empty text (an upstream bug).
 
 Templates are shared between researchers, so they render in Jinja's sandbox: a template cannot reach
 ``__globals__``, ``__class__``, ``os.environ`` or any other Python internals (an API key in the
-environment can never be rendered into a prompt).
+environment can never be rendered into a prompt). Templates that cannot be right are refused
+with the file, the line and the fix: empty ones, ones that are not UTF-8, ``include``/``import``/
+``extends`` (a template is one file), and runaway constructs: a range above 100,000 items, string
+or list repetition or an output above ``MAX_PROMPT_CHARS``.
 """
 
 from __future__ import annotations
 
+import operator
 import threading
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import jinja2
-from jinja2 import meta
+from jinja2 import meta, nodes
 from jinja2.sandbox import SandboxedEnvironment
 
-_ENV = SandboxedEnvironment(undefined=jinja2.StrictUndefined, autoescape=False)
+from daydreaming_dagster.core.errors import TemplateProblem
+
+#: The longest prompt a template may render (characters): far above any real prompt, far below
+#: what would exhaust memory or a provider's request limit.
+MAX_PROMPT_CHARS = 2_000_000
+_LIMIT_FIX = "a template shows the stage's inputs; it does not build large texts"
+
+
+class _BoundedSandbox(SandboxedEnvironment):
+    """The sandbox, with ``*`` and ``**`` checked so a template cannot build a huge value."""
+
+    intercepted_binops = frozenset({"*", "**"})
+
+    def call_binop(self, context: Any, operator_name: str, left: Any, right: Any) -> Any:
+        if operator_name == "**":
+            if isinstance(right, int | float) and abs(right) > 64 and isinstance(left, int | float) and abs(left) > 1:
+                raise OverflowError(f"{left} ** {right} is too large for a template")
+            return operator.pow(left, right)
+        for seq, times in ((left, right), (right, left)):
+            if isinstance(seq, str | list | tuple) and isinstance(times, int) and len(seq) * times > MAX_PROMPT_CHARS:
+                raise OverflowError(f"repeating a value {times} times makes more than {MAX_PROMPT_CHARS:,} items")
+        return operator.mul(left, right)
+
+
+_ENV = _BoundedSandbox(undefined=jinja2.StrictUndefined, autoescape=False)
+_REFUSED_TAGS = {nodes.Include: "include", nodes.Import: "import", nodes.FromImport: "import", nodes.Extends: "extends"}
 _CACHE: dict[str, jinja2.Template] = {}
 _CACHE_LOCK = threading.Lock()
-
-
-class TemplateProblem(ValueError):
-    """A template cannot be compiled or rendered.
-
-    ``detail`` says what is wrong, ``line`` where in the template (when known), ``fix`` what to do;
-    ``str()`` joins them after the template's file name.
-    """
-
-    def __init__(self, where: str, detail: str, *, line: int | None = None, fix: str = "", kind: str = "other"):
-        self.where, self.detail, self.line, self.fix = where, detail, line, fix
-        self.kind = kind  # syntax | undefined | unsafe | missing
-        at = f" line {line}:" if line is not None else ""
-        super().__init__(f"{where}:{at} {detail}." + (f" Fix: {fix}." if fix else ""))
 
 
 def _template_line(exc: BaseException) -> int | None:
@@ -65,13 +80,23 @@ def _compile(source: str, where: str) -> jinja2.Template:
             kind="syntax",
             fix="correct the template syntax (see https://jinja.palletsprojects.com/templates/)",
         ) from exc
+    tree = _ENV.parse(source)
+    for node_type, tag in _REFUSED_TAGS.items():
+        for node in tree.find_all(node_type):
+            raise TemplateProblem(
+                where,
+                f"{{% {tag} %}} is not available in templates",
+                line=node.lineno,
+                kind="unsafe",
+                fix="write the text into this template (a template is one file)",
+            )
     with _CACHE_LOCK:
         _CACHE[source] = template
     return template
 
 
-def undeclared_variables(source: str, where: str) -> set[str]:
-    """The top-level variables a template uses."""
+def variables_used(source: str, where: str) -> set[str]:
+    """The top-level variables a template reads."""
     _compile(source, where)
     return set(meta.find_undeclared_variables(_ENV.parse(source)))
 
@@ -80,7 +105,19 @@ def render_prompt(source: str, variables: Mapping[str, Any], *, where: str = "<t
     """Render a template source with the stage's variables (upstream-identical output)."""
     template = _compile(source, where)
     try:
-        return template.render(**variables)
+        pieces, size = [], 0
+        for piece in template.generate(**variables):  # streamed, so a runaway output stops early
+            size += len(piece)
+            if size > MAX_PROMPT_CHARS:
+                raise TemplateProblem(
+                    where, f"the rendered prompt exceeds {MAX_PROMPT_CHARS:,} characters", kind="limit", fix=_LIMIT_FIX
+                )
+            pieces.append(piece)
+        return "".join(pieces)
+    except (OverflowError, MemoryError, RecursionError) as exc:
+        raise TemplateProblem(
+            where, f"runaway template construct refused ({exc})", line=_template_line(exc), kind="limit", fix=_LIMIT_FIX
+        ) from exc
     except jinja2.exceptions.SecurityError as exc:
         raise TemplateProblem(
             where,
@@ -100,10 +137,29 @@ def render_prompt(source: str, variables: Mapping[str, Any], *, where: str = "<t
 
 
 def read_template(path: Path) -> str:
-    """Read a template file as UTF-8 without newline translation."""
+    """Read a template file as UTF-8 without newline translation; refuse an empty one."""
     try:
-        return path.read_bytes().decode("utf-8")
+        data = path.read_bytes()
     except FileNotFoundError as exc:
         raise TemplateProblem(
             str(path), "template file not found", fix="create it, or set active=false on its row", kind="missing"
         ) from exc
+    try:
+        source = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise TemplateProblem(
+            str(path),
+            f"not UTF-8 text (byte 0x{data[exc.start]:02x} at offset {exc.start})",
+            line=line,
+            kind="encoding",
+            fix="save the file as UTF-8 (e.g. iconv -f latin1 -t utf-8)",
+        ) from None
+    if not source.strip():
+        raise TemplateProblem(
+            str(path),
+            "the template is empty" if not source else "the template holds only whitespace",
+            kind="empty",
+            fix="write the prompt into it, or set active=false on its row",
+        )
+    return source

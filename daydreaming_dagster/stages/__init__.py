@@ -8,29 +8,32 @@ active template once with representative inputs, so a template error stops the r
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
 
 from daydreaming_dagster.core.config import ExperimentConfig
-from daydreaming_dagster.core.stages import Stage
+from daydreaming_dagster.core.errors import TemplateProblem
+from daydreaming_dagster.core.stages import STAGES, Stage
 from daydreaming_dagster.engine.flow import Parser, StageSpec
-from daydreaming_dagster.engine.templates import TemplateProblem, read_template, render_prompt
+from daydreaming_dagster.engine.templates import read_template, render_prompt, variables_used
 from daydreaming_dagster.inputs import InputError, InputProblem, RawData
 from daydreaming_dagster.inputs.combinations import Combination
+from daydreaming_dagster.stages import draft, essay, evaluation
+from daydreaming_dagster.stages._common import TemplateInputs
 from daydreaming_dagster.stages.draft import build_draft_spec, draft_parser
-from daydreaming_dagster.stages.essay import ESSAY_PARSER, build_essay_spec, essay_payload
+from daydreaming_dagster.stages.essay import ESSAY_PARSER, build_essay_spec, essay_mode
 from daydreaming_dagster.stages.evaluation import build_evaluation_spec, evaluation_parser
 
 __all__ = [
+    "TEMPLATE_INPUTS",
     "build_stage_specs",
     "check_active_templates",
     "parser_for",
 ]
 
-# What each stage's templates can use, as the fix of a template error says it.
-AVAILABLE: Mapping[Stage, str] = {
-    "draft": "concepts (a list; each item has name and content)",
-    "essay": "draft_block (text), links_block (the same text), draft_lines (a list of lines)",
-    "evaluation": "response (the essay's text)",
+#: What each stage's templates can use: the stage modules' own descriptions.
+TEMPLATE_INPUTS: Mapping[Stage, TemplateInputs] = {
+    "draft": draft.TEMPLATE_INPUTS,
+    "essay": essay.TEMPLATE_INPUTS,
+    "evaluation": evaluation.TEMPLATE_INPUTS,
 }
 
 
@@ -54,36 +57,34 @@ def parser_for(raw: RawData, stage: Stage, template_id: str) -> Parser:
     return evaluation_parser(raw, template_id)
 
 
-def _sample_payload(raw: RawData, stage: Stage) -> dict[str, Any]:
-    """Inputs of the stage's real shape, so attribute typos (``c.description``) surface now."""
-    if stage == "draft":
-        concepts = raw.active_concepts()[:2] or list(raw.concepts[:1])
-        return {"concepts": [{"name": c.name, "content": c.content("paragraph")} for c in concepts]}
-    if stage == "essay":
-        return essay_payload("First line of a draft\nSecond line\nThird line")
-    return {"response": "An essay.\nIt has several lines."}
-
-
 def check_active_templates(raw: RawData) -> None:
-    """Compile and render every active template once; raise InputError naming file and line."""
+    """Read, compile and render every active template once; raise InputError naming file and line.
+
+    Refused before any call: a template that cannot be read (missing, not UTF-8, empty), that
+    does not compile or render with inputs of the stage's real shape (a typo such as
+    ``c.description`` surfaces now), or that never uses its stage's input (its prompt would be the
+    same for every generation: paid for again and again with nothing to tell them apart).
+    """
     problems = []
-    for stage in ("draft", "essay", "evaluation"):
-        payload = _sample_payload(raw, stage)
+    for stage in STAGES:
+        inputs = TEMPLATE_INPUTS[stage]
+        payload = inputs.sample(raw)
         for row in raw.active_templates(stage):
-            if stage == "essay" and row.generator == "copy":
-                continue
+            if stage == "essay" and essay_mode(raw, row.template_id) == "copy":
+                continue  # no template is rendered
             path = raw.template_path(stage, row.template_id)
             try:
-                render_prompt(read_template(path), payload, where=str(path))
-            except TemplateProblem as exc:
-                problems.append(
-                    InputProblem(
-                        path,
-                        exc.line,
-                        None,
-                        exc.detail,
-                        f"{stage} templates can use only {AVAILABLE[stage]}" if exc.kind == "undefined" else exc.fix,
+                source = read_template(path)
+                render_prompt(source, payload, where=str(path))
+                if not variables_used(source, str(path)) & set(inputs.names):
+                    raise TemplateProblem(
+                        str(path),
+                        f"the template never uses its input ({' or '.join(inputs.names)})",
+                        kind="unused_input",
+                        fix=f"show the {stage}'s input, e.g. {{{{ {inputs.names[0]} }}}} ({inputs.describe})",
                     )
-                )
+            except TemplateProblem as exc:
+                fix = f"{stage} templates can use only {inputs.describe}" if exc.kind == "undefined" else exc.fix
+                problems.append(InputProblem(path, exc.line, None, exc.detail, fix))
     if problems:
         raise InputError(problems)

@@ -1,8 +1,10 @@
-"""What the three stage modules share: parent loading, template and grammar loading, settings."""
+"""What the three stage modules share: parent loading, template and grammar loading, settings,
+and the description of what each stage's templates can use (``TemplateInputs``)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from daydreaming_dagster.core.config import ExperimentConfig
@@ -14,8 +16,20 @@ from daydreaming_dagster.inputs import RawData
 from daydreaming_dagster.inputs.combinations import Combination
 
 
+@dataclass(frozen=True)
+class TemplateInputs:
+    """What a stage's templates can use: the one description of it (errors, checks, docs)."""
+
+    names: tuple[str, ...]  # the variables a template of the stage receives
+    describe: str  # the same, for people (a fix says "... can use only <describe>")
+    sample: Callable[[RawData], dict[str, Any]]  # inputs of the real shape, to render templates early
+
+
 def load_parent_text(context: GenerationContext, task_row: TaskRow, *, child_stage: Stage) -> str:
-    """The parent's parsed.txt, or a failure saying which parent to run first."""
+    """The parent's parsed.txt, or a failure saying which parent to run first.
+
+    The parent is the row's ``parent_gen_id``, which the flow sets from its own argument.
+    """
     parent_stage = STAGE_FACTS[child_stage].parent
     assert parent_stage is not None
     parent_gen_id = str(task_row.get("parent_gen_id") or "").strip()
@@ -49,20 +63,30 @@ def load_parent_text(context: GenerationContext, task_row: TaskRow, *, child_sta
 def common_hooks(
     raw: RawData, config: ExperimentConfig, stage: Stage, combos: Mapping[str, Combination]
 ) -> dict[str, Any]:
-    """The StageSpec fields every stage fills the same way: facts, loaders, settings."""
+    """The StageSpec fields every stage fills the same way, from its facts and settings."""
     facts = STAGE_FACTS[stage]
     names = {c.concept_id: c.name for c in raw.concepts}
+    max_tokens = int(config.setting(facts.max_tokens_setting))
 
-    def concept_names(task_row: TaskRow) -> list[str] | None:
+    def model_selector(task_row: TaskRow) -> str:
+        return str(task_row.get(facts.model_column) or "")
+
+    def max_tokens_selector(context: GenerationContext) -> int:
+        return max_tokens
+
+    def metadata_extras(context: GenerationContext, task_row: TaskRow, payload: Mapping[str, Any]) -> dict[str, Any]:
+        """The names of the task's concepts (every stage's row has combo_id): the lineage, readable."""
         combo = combos.get(str(task_row.get("combo_id") or ""))
-        return [names.get(cid, cid) for cid in combo.concept_ids] if combo is not None else None
+        return {"concepts": [names.get(cid, cid) for cid in combo.concept_ids]} if combo is not None else {}
 
     return {
-        "facts": facts,
-        "concept_names": concept_names,
+        "stage": stage,
+        "template_kind": stage,
+        "model_selector": model_selector,
+        "max_tokens_selector": max_tokens_selector,
+        "metadata_extras": metadata_extras,
         "template_loader": template_loader(raw, stage),
         "grammar_loader": grammar_loader(raw, stage),
-        "max_tokens": int(config.setting(facts.max_tokens_setting)),
         "temperature": float(config.setting(facts.temperature_setting)),
     }
 

@@ -18,9 +18,17 @@ from daydreaming_dagster.engine.flow import (
 )
 from daydreaming_dagster.inputs import RawData
 from daydreaming_dagster.inputs.combinations import Combination, concept_payload
-from daydreaming_dagster.stages._common import common_hooks
+from daydreaming_dagster.stages._common import TemplateInputs, common_hooks
 
-VARIABLES = frozenset({"concepts"})
+
+def _sample(raw: RawData) -> dict[str, Any]:
+    concepts = raw.active_concepts()[:2] or list(raw.concepts[:1])
+    return {"concepts": [{"name": c.name, "content": c.content("paragraph")} for c in concepts]}
+
+
+TEMPLATE_INPUTS = TemplateInputs(
+    names=("concepts",), describe="concepts (a list; each item has name and content)", sample=_sample
+)
 
 
 def draft_parser(raw: RawData, template_id: str) -> Parser:
@@ -44,7 +52,7 @@ def build_draft_spec(raw: RawData, config: ExperimentConfig, combos: Mapping[str
             )
         return {"concepts": concept_payload(raw, combo)}
 
-    def check_min_lines(text: str) -> None:
+    def check_min_lines(text: str, info: Mapping[str, Any]) -> None:
         lines = count_nonempty_lines(text)
         if lines < min_lines:
             raise GenerationError(

@@ -20,9 +20,8 @@ from daydreaming_dagster.engine.flow import (
 )
 from daydreaming_dagster.inputs import RawData
 from daydreaming_dagster.inputs.combinations import Combination
-from daydreaming_dagster.stages._common import common_hooks, load_parent_text
+from daydreaming_dagster.stages._common import TemplateInputs, common_hooks, load_parent_text
 
-VARIABLES = frozenset({"draft_block", "draft_lines", "links_block"})
 ESSAY_PARSER = Parser(IDENTITY_PARSER, identity_parser)
 
 
@@ -45,6 +44,13 @@ def essay_payload(draft_text: str) -> dict[str, Any]:
     return {"draft_block": text, "links_block": text, "draft_lines": lines}
 
 
+TEMPLATE_INPUTS = TemplateInputs(
+    names=("draft_block", "links_block", "draft_lines"),
+    describe="draft_block (text), links_block (the same text), draft_lines (a list of lines)",
+    sample=lambda raw: essay_payload("First line of a draft\nSecond line\nThird line"),
+)
+
+
 def build_essay_spec(raw: RawData, config: ExperimentConfig, combos: Mapping[str, Combination]) -> StageSpec:
     # The essay checks its parent's parsed text with max(1, min_draft_lines), as upstream did.
     min_lines = max(1, config.min_draft_lines)
@@ -52,7 +58,7 @@ def build_essay_spec(raw: RawData, config: ExperimentConfig, combos: Mapping[str
     def resolve_inputs(context: GenerationContext, task_row: TaskRow) -> dict[str, Any]:
         return essay_payload(load_parent_text(context, task_row, child_stage="essay"))
 
-    def check_parent(task_row: TaskRow, payload: Payload) -> None:
+    def check_parent(context: GenerationContext, task_row: TaskRow, payload: Payload) -> None:
         count = len(payload["draft_lines"])
         if count < min_lines:
             raise GenerationError(

@@ -10,9 +10,13 @@ from daydreaming_dagster.core.score_parser import format_score, parse_llm_respon
 from daydreaming_dagster.engine.flow import GenerationContext, Parser, StageSpec, TaskRow
 from daydreaming_dagster.inputs import RawData
 from daydreaming_dagster.inputs.combinations import Combination
-from daydreaming_dagster.stages._common import common_hooks, load_parent_text
+from daydreaming_dagster.stages._common import TemplateInputs, common_hooks, load_parent_text
 
-VARIABLES = frozenset({"response"})
+TEMPLATE_INPUTS = TemplateInputs(
+    names=("response",),
+    describe="response (the essay's text)",
+    sample=lambda raw: {"response": "An essay.\nIt has several lines."},
+)
 
 
 def evaluation_parser(raw: RawData, template_id: str) -> Parser:

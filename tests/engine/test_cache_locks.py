@@ -13,15 +13,16 @@ from pathlib import Path
 
 import pytest
 
-from daydreaming_dagster.engine import cache as cache_module
-from daydreaming_dagster.engine.cache import LOCKS_FILE, CachedCall, ResponseCache
+from daydreaming_dagster.engine import locks as locks_module
+from daydreaming_dagster.engine.cache import CachedCall, ResponseCache
+from daydreaming_dagster.engine.locks import LOCKS_FILE
 from daydreaming_dagster.llm import LLMResponse, ModelRoute
 
 KEY_A = "a" * 64
 KEY_B = "b" * 64
 HOLD_S = 1.5
 
-pytestmark = pytest.mark.skipif(cache_module.fcntl is None, reason="POSIX record locks need fcntl (not on Windows)")
+pytestmark = pytest.mark.skipif(locks_module.fcntl is None, reason="POSIX record locks need fcntl (not on Windows)")
 
 
 def _holder(root: Path, key: str) -> subprocess.Popen[str]:
@@ -30,7 +31,7 @@ def _holder(root: Path, key: str) -> subprocess.Popen[str]:
         import time
         from pathlib import Path
         from daydreaming_dagster.engine.cache import ResponseCache
-        with ResponseCache(Path({str(root)!r}))._process_lock({key!r}):
+        with ResponseCache(Path({str(root)!r}))._locks.hold({key!r}):
             print("held", flush=True)
             time.sleep({HOLD_S})
     """)
@@ -41,7 +42,7 @@ def _holder(root: Path, key: str) -> subprocess.Popen[str]:
 
 def _acquire_s(cache: ResponseCache, key: str) -> float:
     started = time.monotonic()
-    with cache._process_lock(key):
+    with cache._locks.hold(key):
         return time.monotonic() - started
 
 
@@ -66,17 +67,17 @@ def test_crossed_keys_across_threads_and_processes_are_no_deadlock(tmp_path: Pat
         from pathlib import Path
         from daydreaming_dagster.engine.cache import ResponseCache
         cache = ResponseCache(Path({str(cache.root)!r}))
-        with cache._process_lock({KEY_B!r}):
+        with cache._locks.hold({KEY_B!r}):
             print("holding B", flush=True)
             time.sleep(0.5)
-            with cache._process_lock({KEY_A!r}):
+            with cache._locks.hold({KEY_A!r}):
                 print("got A", flush=True)
     """)
     a_held = threading.Event()
     got_b: list[float] = []
 
     def thread_1() -> None:
-        with cache._process_lock(KEY_A):
+        with cache._locks.hold(KEY_A):
             a_held.set()
             time.sleep(HOLD_S)
 
@@ -108,10 +109,10 @@ def test_a_holder_killed_by_sigkill_releases_its_lock(tmp_path: Path) -> None:
 
 def test_a_recreated_cache_folder_locks_its_new_file(tmp_path: Path) -> None:
     cache = ResponseCache(tmp_path / "cache")
-    with cache._process_lock(KEY_A):
+    with cache._locks.hold(KEY_A):
         pass
     shutil.rmtree(cache.root)  # a data root deleted and made again under a long-lived process
-    with cache._process_lock(KEY_A):
+    with cache._locks.hold(KEY_A):
         assert (cache.root / LOCKS_FILE).is_file()
     holder = _holder(cache.root, KEY_A)  # and the lock still excludes another process
     try:
@@ -121,13 +122,13 @@ def test_a_recreated_cache_folder_locks_its_new_file(tmp_path: Path) -> None:
 
 
 def test_without_fcntl_filelock_locks_one_file_per_key(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(cache_module, "fcntl", None)
+    monkeypatch.setattr(locks_module, "fcntl", None)
     cache = ResponseCache(tmp_path / "cache")
     call = CachedCall("openai_compatible:http://a", ModelRoute("m", "openrouter", "vendor/m"), "p", 10, 0.7, 1)
     response, hit, _ = cache.get_or_call(call, lambda: LLMResponse(text="answer", finish_reason="stop"), gen_id="g1")
     assert (response.text, hit) == ("answer", False)
     key = call.key()
-    assert (cache.root / key[:2] / f"{key}.lock").is_file()
+    assert (cache.root / f"{key}.lock").is_file()
     assert cache.get_or_call(call, lambda: pytest.fail("paid twice"), gen_id="g2")[1] is True
     assert not (cache.root / LOCKS_FILE).exists()
 
