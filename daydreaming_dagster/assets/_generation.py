@@ -19,18 +19,12 @@ import pandas as pd
 from dagster import AssetExecutionContext, Failure, MetadataValue
 
 from daydreaming_dagster.assets._run_inputs import RunInputs, run_inputs
-from daydreaming_dagster.cohort.budget import SpendingCap, cohort_ledger
-from daydreaming_dagster.cohort.pipeline import preflight
-from daydreaming_dagster.cohort.prices import (
-    Catalogues,
-    resolve_prices,
-    unknown_price_message,
-    unknown_prices,
-)
+from daydreaming_dagster.cohort.budget import SpendingCap
+from daydreaming_dagster.cohort.pipeline import prepare_run
 from daydreaming_dagster.cohort.runner import CohortRunner, Status, WorkItem, generation_slots, work_items
 from daydreaming_dagster.cohort.tasks import read_task_table
-from daydreaming_dagster.core.stages import STAGE_FACTS, STAGES, Stage
-from daydreaming_dagster.engine.cache import ResponseCache
+from daydreaming_dagster.core.errors import DaydreamError
+from daydreaming_dagster.core.stages import STAGE_FACTS, Stage
 from daydreaming_dagster.engine.flow import (
     GenerationContext,
     GenerationError,
@@ -39,9 +33,9 @@ from daydreaming_dagster.engine.flow import (
     orchestrate_generation,
     prepare_prompt,
 )
-from daydreaming_dagster.engine.store import GensStore
+from daydreaming_dagster.engine.store import PARSED, GensStore
 from daydreaming_dagster.inputs.combinations import combinations_from_selection
-from daydreaming_dagster.llm import LLMError, RequestGate
+from daydreaming_dagster.llm import RequestGate
 from daydreaming_dagster.resources.instance import materialization_metadata, prompt_metadata
 from daydreaming_dagster.resources.llm import LLMResource
 from daydreaming_dagster.resources.pool_gate import InstancePoolGate
@@ -68,21 +62,9 @@ def _spec(stage: Stage, inputs: RunInputs, data_root: DataRootResource) -> Stage
     return build_stage_specs(inputs.raw, inputs.config, combos)[stage]
 
 
-def _engine_context(
-    context: AssetExecutionContext, data_root: DataRootResource, inputs: RunInputs, llm: LLMResource | None
-) -> GenerationContext:
-    client = None
-    if llm is not None:
-        client = llm.build_client(
-            inputs.raw.routes(), default_max_in_flight=inputs.config.concurrency, request_gate=_request_gate(context)
-        )
-    return GenerationContext(
-        run_id=context.run_id,
-        store=GensStore(data_root.root),
-        llm=client,
-        cache=ResponseCache.for_data_root(data_root.root) if inputs.config.response_cache else None,
-        log=context.log,
-    )
+def _prompt_context(context: AssetExecutionContext, data_root: DataRootResource) -> GenerationContext:
+    """The engine's context for rendering prompts: no client, nothing paid."""
+    return GenerationContext(run_id=context.run_id, store=GensStore(data_root.root), log=context.log)
 
 
 def _request_gate(context: AssetExecutionContext) -> RequestGate:
@@ -105,7 +87,7 @@ def prompt_asset(
     """Body of ``<stage>_prompt``: render the prompt(s); None in copy mode."""
     inputs = run_inputs(context, data_root, experiment)
     spec = _spec(stage, inputs, data_root)
-    engine = _engine_context(context, data_root, inputs, None)
+    engine = _prompt_context(context, data_root)
     prompts: dict[str, str | None] = {}
     for row in _rows(context, tasks, stage):
         try:
@@ -132,20 +114,47 @@ def response_asset(
     """Body of ``<stage>_response``: generate the partition(s) through the engine."""
     inputs = run_inputs(context, data_root, experiment)
     spec = _spec(stage, inputs, data_root)
-    engine = _engine_context(context, data_root, inputs, llm)
     rows = _rows(context, tasks, stage)
     by_gen = prompts if isinstance(prompts, Mapping) else {rows[0]["gen_id"]: prompts} if len(rows) == 1 else {}
     items = [
         WorkItem(stage, item.gen_id, item.parent_gen_id, item.row, prompt=by_gen.get(item.gen_id))
         for item in work_items(stage, rows)
     ]
-    assert engine.llm is not None
-    needed = _needed_models(rows, spec)
-    try:
-        catalogues = preflight(engine.llm, needed, raw=inputs.raw)
-    except LLMError as exc:
+    client = llm.build_client(
+        inputs.raw.routes(), default_max_in_flight=inputs.config.concurrency, request_gate=_request_gate(context)
+    )
+    try:  # the same setup as `daydream run`: models, prices, journal, spill, caps
+        prepared = prepare_run(
+            data_root.root,
+            inputs.raw,
+            inputs.config,
+            {stage: spec},
+            items,
+            client,
+            run_id=context.run_id,
+            force=True,  # a materialization makes its partitions again...
+            refresh=False,  # ...reusing stored answers
+            log=context.log,
+            generation_slots=generation_slots(inputs.config.concurrency),
+        )
+    except (DaydreamError, OSError) as exc:
         raise Failure(description=str(exc)) from exc
-    cap = _spending_cap(inputs, engine, stage, spec, data_root, needed, catalogues)
+    try:
+        return _generate(context, stage, spec, rows, items, prepared.context, prepared.cap, inputs.config.concurrency)
+    finally:
+        prepared.close()
+
+
+def _generate(
+    context: AssetExecutionContext,
+    stage: Stage,
+    spec: StageSpec,
+    rows: Sequence[Mapping[str, str]],
+    items: Sequence[WorkItem],
+    engine: GenerationContext,
+    cap: SpendingCap | None,
+    concurrency: int,
+) -> str | dict[str, str]:
     if len(items) == 1 and cap is None:
         item = items[0]
         try:
@@ -158,13 +167,14 @@ def response_asset(
         return outcome.parsed
     metadata = _PartitionMetadata(context, engine.store)
     runner = CohortRunner(
-        engine, {stage: spec}, concurrency=generation_slots(inputs.config.concurrency), force=True, observers=[metadata], admission=cap
+        engine, {stage: spec}, concurrency=generation_slots(concurrency), force=True, observers=[metadata], admission=cap
     )
     summary = runner.run(items)
     add_partition_metadata(context, metadata.by_partition)
     if summary.stopped == "budget" and cap is not None:
         raise Failure(
-            description=f"Spending cap reached (max_cost {cap.cap:.4f} USD on the cohort's total spend): "
+            description=f"Spending cap reached ({cap.stopped_by or 'cohort'} cap; max_cost {cap.cap}, "
+            f"study_max_cost {cap.study_cap} USD, every process on the data root counted): "
             f"{summary.not_started} of {len(rows)} {stage} generations not started; those done are stored. "
             "Fix: raise max_cost (experiment.toml or the experiment_config run config) and materialize again."
         )
@@ -175,34 +185,7 @@ def response_asset(
         {"generations": len(rows), "llm_calls": summary.llm_calls, "cache_hits": summary.cache_hits}
     )
     store = engine.store
-    return {item.gen_id: store.read(stage, item.gen_id, "parsed.txt") or "" for item in items}
-
-
-def _spending_cap(
-    inputs: RunInputs,
-    engine: GenerationContext,
-    stage: Stage,
-    spec: StageSpec,
-    data_root: DataRootResource,
-    needed: set[str],
-    catalogues: Catalogues,
-) -> SpendingCap | None:
-    """The run's admission under ``max_cost``: the same cap as ``daydream run --max-cost``."""
-    cap = inputs.config.max_cost
-    if cap is None:
-        return None
-    assert engine.llm is not None
-    prices = resolve_prices(inputs.raw, engine.llm, inputs.raw.routes(), catalogues, data_root=data_root.root)
-    unknown = unknown_prices(prices, needed)
-    if unknown:
-        raise Failure(description=unknown_price_message(inputs.raw, unknown))
-    gen_ids = {s: list(read_task_table(data_root.root, STAGE_FACTS[s].task_table)["gen_id"]) for s in STAGES}
-    spent = cohort_ledger(engine.store, gen_ids, prices).spent
-    return SpendingCap(cap, spent_before=spent, context=engine, specs={stage: spec}, prices=prices)
-
-
-def _needed_models(rows: Sequence[Mapping[str, str]], spec: StageSpec) -> set[str]:
-    return {spec.model_id(row) for row in rows if spec.generator_mode(spec.template_id(row)) == "llm"}
+    return {item.gen_id: store.read(stage, item.gen_id, PARSED) or "" for item in items}
 
 
 class _PartitionMetadata:

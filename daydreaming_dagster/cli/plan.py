@@ -77,11 +77,9 @@ def run(args: argparse.Namespace) -> int:
     import logging
     from pathlib import Path
 
-    from daydreaming_dagster.cohort.pipeline import load_cohort, pending_model_ids
+    from daydreaming_dagster.cohort.pipeline import check_models, load_cohort
     from daydreaming_dagster.cohort.plan import build_plan
-    from daydreaming_dagster.cohort.prices import fetch_catalogues, model_problems, resolve_prices
     from daydreaming_dagster.core.config import load_experiment_config
-    from daydreaming_dagster.core.stages import STAGE_FACTS
     from daydreaming_dagster.engine.cache import ResponseCache
     from daydreaming_dagster.engine.store import GensStore
     from daydreaming_dagster.inputs import InputError
@@ -103,27 +101,21 @@ def run(args: argparse.Namespace) -> int:
     store = GensStore(data_root)
     items = cohort.items(stages)
     client = build_llm_client(cohort.raw.routes(), settings)
-    pending = pending_model_ids(cohort, items, store, force=False)
+    models = check_models(data_root, cohort.raw, cohort.specs(), items, client)  # what `run` checks first
     warnings: list[str] = []
-    try:
-        client.check_ready(sorted(pending))
-    except LLMConfigurationError as exc:
-        warnings.append(f"`daydream run` would stop before its first call: {exc}")
-    catalogues = fetch_catalogues(client, pending)
-    warnings.extend(catalogues.warnings)
-    problems = model_problems(client, catalogues, raw=cohort.raw)
-    used = {str(item.row[STAGE_FACTS[item.stage].model_column]) for item in items}
-    prices = resolve_prices(cohort.raw, client, used, catalogues, data_root=data_root)
+    if models.not_ready is not None:
+        warnings.append(f"`daydream run` would stop before its first call: {models.not_ready}")
+    warnings.extend(models.catalogues.warnings)
     cache = ResponseCache.for_data_root(data_root) if config.response_cache else None
     plan = build_plan(
         cohort,
         stages,
         client=client,
-        prices=prices,
+        prices=models.prices,
         cache=cache,
         store=store,
         warnings=warnings,
-        problems=problems,
+        problems=models.problems,
     )
     if args.json:
         payload: dict[str, Any] = plan.to_json()
@@ -131,7 +123,7 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(payload, indent=2))
     else:
         _print_plan(console, plan, config.max_cost)
-    return EXIT_BAD_INPUT if problems else EXIT_OK
+    return EXIT_BAD_INPUT if models.problems else EXIT_OK
 
 
 def _print_plan(console: Console, plan: Plan, max_cost: float | None) -> None:
@@ -187,11 +179,12 @@ def _print_plan(console: Console, plan: Plan, max_cost: float | None) -> None:
         f"Estimated cost: {usd(total.low)} – {usd(total.high)}{plus}{expected}."
     )
     ledger = plan.ledger
-    spent = f"Already spent by this cohort: {usd(ledger.spent)} over {ledger.paid_calls} paid call(s)"
-    if ledger.estimated:
-        spent += f" ({usd(ledger.estimated)} of it estimated from prices: the server reported no cost)"
-    if ledger.unpriced_calls:
-        spent += f"; {ledger.unpriced_calls} call(s) with no cost and no known price are not counted"
+    spent = f"Already spent by this cohort: {usd(ledger.spent)} over {ledger.cohort.calls} paid call(s)"
+    if ledger.cohort.priced_part:
+        spent += f" ({usd(ledger.cohort.priced_part)} of it figured from prices: the server reported no cost)"
+    if ledger.cohort.unpriced:
+        spent += f"; {ledger.cohort.unpriced} call(s) with no cost and no known price are not counted"
+    spent += f"; by the whole data root: {usd(ledger.study.total)} over {ledger.study.calls} paid call(s)"
     console.print(spent + ".")
     if max_cost is not None:
         console.print(

@@ -30,18 +30,22 @@ from daydreaming_dagster.cli._common import (
     parse_stages,
     print_error,
 )
+from daydreaming_dagster.engine.ledger import DEFAULT_COHORT
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Mapping, Sequence
+    from pathlib import Path
 
     from rich.console import Console
     from rich.table import Table
 
-    from daydreaming_dagster.cohort.budget import Ledger, SpendingCap
-    from daydreaming_dagster.cohort.runner import RunSummary
+    from daydreaming_dagster.cohort.budget import Spend, SpendingCap
+    from daydreaming_dagster.cohort.checks import DescriptionGap
+    from daydreaming_dagster.cohort.pipeline import Cohort, PreparedRun
+    from daydreaming_dagster.cohort.runner import RunSummary, WorkItem
+    from daydreaming_dagster.core.config import ExperimentConfig
     from daydreaming_dagster.core.stages import Stage
-
-GRACE_ENV = "DD_INTERRUPT_GRACE_S"
+    from daydreaming_dagster.engine.flow import StageSpec
 
 
 def add_parser(sub: argparse._SubParsersAction, name: str) -> None:
@@ -66,7 +70,12 @@ def add_parser(sub: argparse._SubParsersAction, name: str) -> None:
         help="regenerate the selected stages' generations even if complete, with fresh LLM calls "
         "(descendants in stages not selected keep their files)",
     )
-    run.add_argument("--no-cache", action="store_true", help="neither read nor write the response cache")
+    run.add_argument(
+        "--no-cache",
+        action="store_true",
+        help="make every call again instead of reusing stored answers (new answers are still stored: "
+        "they are what a paid call leaves)",
+    )
     run.add_argument("--quiet", action="store_true", help="no progress bars")
     run.add_argument(
         "--max-cost",
@@ -76,6 +85,14 @@ def add_parser(sub: argparse._SubParsersAction, name: str) -> None:
         help="spending cap on the cohort's total spend (every run's paid calls): no call starts that "
         "could take it past the cap; at the cap the run stops with exit 3 (default: experiment.toml "
         "max_cost, else no cap)",
+    )
+    run.add_argument(
+        "--max-study-cost",
+        type=float,
+        default=None,
+        metavar="USD",
+        help="spending cap on the data root's total spend (every cohort's paid calls, every process): "
+        "at the cap the run stops with exit 3 (default: experiment.toml study_max_cost, else no cap)",
     )
     run.add_argument(
         "--allow-unknown-prices",
@@ -103,47 +120,79 @@ def resume_command(argv: Sequence[str] | None = None) -> str:
     return " ".join(["daydream", *(shlex.quote(a) for a in args)])
 
 
-def _spend_line(ledger: Ledger, run_id: str, max_cost: float | None) -> str:
-    """This run's spend and the cohort's total (the sum over its generations' metadata)."""
+def _spend_line(spend: Spend, run_id: str, config: ExperimentConfig) -> str:
+    """This run's spend, the cohort's and the data root's: sums over the payment journal."""
     from daydreaming_dagster.cli.plan import usd
 
-    line = f"Spend: this run {usd(ledger.run(run_id))}; cohort total {usd(ledger.spent)}"
-    if max_cost is not None:
-        line += f" (cap {usd(max_cost)})"
-    if ledger.estimated:
-        line += f"; {usd(ledger.estimated)} of it estimated from prices (the server reported no cost)"
-    if ledger.unpriced_calls:
-        line += f"; {ledger.unpriced_calls} paid call(s) with no reported cost and no known price not counted"
+    whose = "cohort" if spend.cohort_name == DEFAULT_COHORT else f"cohort {spend.cohort_name}"
+    line = f"Spend: this run {usd(spend.run(run_id))}; {whose} total {usd(spend.spent)}"
+    if config.max_cost is not None:
+        line += f" (cap {usd(config.max_cost)})"
+    line += f"; data root total {usd(spend.study.total)}"
+    if config.study_max_cost is not None:
+        line += f" (study cap {usd(config.study_max_cost)})"
+    if spend.cohort.priced_part:
+        line += f"; {usd(spend.cohort.priced_part)} of the cohort's estimated from prices (the server reported no cost)"
+    if spend.cohort.unpriced:
+        line += f"; {spend.cohort.unpriced} paid call(s) with no reported cost and no known price not counted"
     return line + "."
 
 
-def _cap_stop_message(cap: SpendingCap, ledger: Ledger, run_id: str, not_started: int, data_root: object) -> str:
-    """What stopped, what was spent, and the command that continues."""
-    from daydreaming_dagster.cli.plan import usd
-
-    args = list(sys.argv[1:])
+def _without_flags(args: Sequence[str], *flags: str) -> list[str]:
+    """The command line without ``flags`` and their values (``--flag V`` or ``--flag=V``)."""
     kept: list[str] = []
     skip = False
     for arg in args:
         if skip:
             skip = False
-            continue
-        if arg == "--max-cost":
+        elif arg in flags:
             skip = True
-            continue
-        if not arg.startswith("--max-cost="):
+        elif not any(arg.startswith(f"{flag}=") for flag in flags):
             kept.append(arg)
-    spent = max(ledger.spent, cap.spent)
+    return kept
+
+
+def _cap_stop_message(cap: SpendingCap, spend: Spend, run_id: str, not_started: int, data_root: object) -> str:
+    """What stopped, what was spent, and the command that continues."""
+    from daydreaming_dagster.cli.plan import usd
+
+    study = cap.stopped_by == "study"
+    flag = "--max-study-cost" if study else "--max-cost"
+    limit = cap.study_cap if study else cap.cap
+    spent = max(spend.study.total if study else spend.spent, cap.study_spent if study else cap.spent)
     least = spent + (cap.next_worst or 0.0)
-    command = " ".join(["daydream", *(shlex.quote(a) for a in kept), "--max-cost", "USD"])
+    command = " ".join(["daydream", *(shlex.quote(a) for a in _without_flags(sys.argv[1:], flag)), flag, "USD"])
+    whose = "the data root (every cohort)" if study else f"the cohort {spend.cohort_name}"
+    setting = "study_max_cost" if study else "max_cost"
     return (
-        f"Spending cap reached: the cohort has spent {usd(spent)} of its {usd(cap.cap)} cap (this run "
-        f"{usd(ledger.run(run_id))}); the next call could cost up to {usd(cap.next_worst)}, which could pass "
+        f"Spending cap reached: {whose} has spent {usd(spent)} of its {usd(limit)} cap (this run "
+        f"{usd(spend.run(run_id))}); the next call could cost up to {usd(cap.next_worst)}, which could pass "
         f"the cap. {not_started} generation(s) not started; calls in flight finished and are stored. "
-        f"To continue where this run stopped, raise the cap (it counts the cohort's total spend; "
-        f"at least {usd(least)} to start the next call): {command} "
-        f"(or max_cost in experiment.toml). What the rest costs: daydream plan --data-root "
+        f"To continue where this run stopped, raise the cap (it counts {'every cohort' if study else 'the cohort'}'s "
+        f"total spend, every run and process; at least {usd(least)} to start the next call): {command} "
+        f"(or {setting} in experiment.toml). What the rest costs: daydream plan --data-root "
         f"{shlex.quote(str(data_root))}"
+    )
+
+
+def _disk_stop_message(summary: RunSummary, prepared: PreparedRun) -> str:
+    """Which write the disk refused, where the answers are, and what to do."""
+    first = summary.storage_errors[0]
+    spill = prepared.spill
+    kept = f" {spill.saved} answer(s) or payment(s) were kept in {spill.path} (the next run uses them)." if spill and spill.saved else ""
+    lost = ""
+    if spill is not None and spill.lost:
+        need = sum(a.size for a in spill.lost)
+        names = ", ".join(f"{a.stage} {a.gen_id}" for a in spill.lost[:5])
+        lost = (
+            f" {len(spill.lost)} answer(s) could not be kept anywhere ({names}; about {need / 1024:.0f} KiB): "
+            "they were paid and will be asked again."
+        )
+    return (
+        f"Stopped: no space left on the device ({first.cause}). No new generation was started; the calls "
+        f"in flight finished.{kept}{lost} Every other answer received is on disk. Free space on the "
+        f"filesystem of {first.path} (the result tables and the remaining generations need room too), "
+        f"then run the same command again: {resume_command()}"
     )
 
 
@@ -155,38 +204,16 @@ def _warn(console: Console, text: str) -> None:
 
 def run(args: argparse.Namespace) -> int:
     import logging
-    import signal
-    import threading
-    import uuid
     from pathlib import Path
 
     from rich.logging import RichHandler
 
-    from daydreaming_dagster.cli._progress import PlainStopNotice, RichStageProgress
-    from daydreaming_dagster.cli.plan import usd
-    from daydreaming_dagster.cohort.budget import SpendingCap, cohort_spend
-    from daydreaming_dagster.cohort.checks import (
-        cohort_change,
-        description_gaps,
-        orphans,
-        reusable_from_cache,
-    )
-    from daydreaming_dagster.cohort.pipeline import (
-        load_cohort,
-        pending_model_ids,
-        preflight,
-        run_items,
-        save_task_tables,
-    )
-    from daydreaming_dagster.cohort.prices import resolve_prices, unknown_price_message, unknown_prices
-    from daydreaming_dagster.cohort.runner import failure_groups, generation_slots
+    from daydreaming_dagster.cohort.pipeline import load_cohort, prepare_run
+    from daydreaming_dagster.cohort.runner import generation_slots
     from daydreaming_dagster.core.config import load_experiment_config
-    from daydreaming_dagster.engine.cache import ResponseCache
-    from daydreaming_dagster.engine.flow import GenerationContext
-    from daydreaming_dagster.engine.store import GensStore
-    from daydreaming_dagster.inputs import InputError
-    from daydreaming_dagster.llm import LLMConfigurationError, LLMSettings, build_llm_client
-    from daydreaming_dagster.results.writer import write_all_results
+    from daydreaming_dagster.core.errors import DaydreamError, describe_os_error, is_disk_full
+    from daydreaming_dagster.core.settings import interrupt_grace_s
+    from daydreaming_dagster.llm import LLMSettings, build_llm_client
 
     console = make_console()
     logging.basicConfig(
@@ -197,56 +224,85 @@ def run(args: argparse.Namespace) -> int:
     if stages is None or not check_positive(console, concurrency=args.concurrency, k_max=args.k_max):
         return EXIT_BAD_INPUT
     try:
-        grace_s = float(os.environ.get(GRACE_ENV) or 120)
-    except ValueError:
-        print_error(console, "Bad setting:", f"{GRACE_ENV}={os.environ[GRACE_ENV]!r} is not a number of seconds.")
-        return EXIT_BAD_INPUT
-    try:
+        grace_s = interrupt_grace_s()
         config = load_experiment_config(
-            data_root, k_max=args.k_max, concurrency=args.concurrency, max_cost=args.max_cost
+            data_root,
+            k_max=args.k_max,
+            concurrency=args.concurrency,
+            max_cost=args.max_cost,
+            study_max_cost=args.max_study_cost,
         )
         if args.no_cache:
             config = config.model_copy(update={"response_cache": False})
         cohort = load_cohort(data_root, config)
-    except (InputError, ValueError) as exc:
+    except DaydreamError as exc:
         print_error(console, "Input error (nothing was generated):", f"\n{exc}")
         return EXIT_BAD_INPUT
-    store = GensStore(data_root)
-    items = cohort.items(stages)
+    items, specs = cohort.items(stages), cohort.specs()
+    run_id = f"cli-{uuid_hex()}"
     try:
         # --concurrency > DD_LLM_MAX_IN_FLIGHT > the experiment's concurrency: one number bounds both
         # the generations in flight and the requests in flight, unless the environment splits them.
         settings = LLMSettings.from_env(defaults={"max_in_flight": config.concurrency}, max_in_flight=args.concurrency)
         client = build_llm_client(cohort.raw.routes(), settings)
-        pending = pending_model_ids(cohort, items, store, force=args.force)
-        catalogues = preflight(client, pending, raw=cohort.raw)  # model strings vs the provider's /models
-        prices = resolve_prices(cohort.raw, client, cohort.raw.routes(), catalogues, data_root=data_root)
-        unknown = unknown_prices(prices, pending) if config.max_cost is not None else []
-        if unknown and not args.allow_unknown_prices:
-            raise LLMConfigurationError(unknown_price_message(cohort.raw, unknown))
-    except (LLMConfigurationError, ValueError) as exc:
+        prepared = prepare_run(
+            data_root,
+            cohort.raw,
+            config,
+            specs,
+            items,
+            client,
+            run_id=run_id,
+            force=args.force,
+            allow_unknown_prices=args.allow_unknown_prices,
+            generation_slots=generation_slots(config.concurrency),
+        )
+    except DaydreamError as exc:
         print_error(console, "Cannot start (no generation was attempted):", f"\n{exc}")
         return EXIT_BAD_INPUT
-    for warning in catalogues.warnings:
-        _warn(console, warning)
-    spent_before = cohort_spend(cohort, store, prices)
+    except OSError as exc:
+        if not is_disk_full(exc):
+            raise
+        print_error(
+            console,
+            "Cannot start (no generation was attempted):",
+            f"no space left on the device ({describe_os_error(exc)}): a run keeps room for the answers it "
+            f"pays for. Fix: free space on the filesystem of {data_root}, then run again.",
+        )
+        return EXIT_FAILED
+    try:
+        return _run_prepared(console, args, data_root, stages, config, cohort, items, specs, prepared, grace_s)
+    finally:
+        prepared.close()
 
+
+def uuid_hex() -> str:
+    import uuid
+
+    return str(uuid.uuid4())
+
+
+def _say_before(console: Console, data_root: Path, cohort: Cohort, items: Sequence[WorkItem],
+                specs: Mapping[Stage, StageSpec], prepared: PreparedRun) -> list[DescriptionGap]:
+    """What would otherwise cost money unnoticed: fallback descriptions, a changed cohort id, orphans."""
+    from daydreaming_dagster.cohort.checks import (
+        cohort_change,
+        description_gaps,
+        orphans,
+        reusable_from_cache,
+    )
+
+    for warning in prepared.warnings:
+        _warn(console, warning)
+    if prepared.recovered:
+        _warn(console, f"{prepared.recovered} answer(s) and payment(s) kept on a full disk by an earlier run were recovered.")
     gaps = description_gaps(cohort.raw, cohort.combinations)
     for gap in gaps:
         _warn(console, gap.message(cohort.raw))
-    context = GenerationContext(
-        run_id=f"cli-{uuid.uuid4()}",
-        store=store,
-        llm=client,
-        cache=ResponseCache.for_data_root(data_root) if config.response_cache else None,
-        refresh_cache=args.force,
-    )
-    specs = cohort.specs()
     change = cohort_change(data_root, cohort.tables)
     if change is not None:
         fresh = [item for item in items if (item.stage, item.gen_id) in change.new_gen_ids]
-        _warn(console, change.message(reusable_from_cache(context, specs, fresh)))
-    save_task_tables(cohort)
+        _warn(console, change.message(reusable_from_cache(prepared.context, specs, fresh)))
     left_over = orphans(data_root, cohort.tables)
     if left_over:
         counts = ", ".join(f"{len(ids)} {stage}" for stage, ids in left_over.items())
@@ -256,24 +312,47 @@ def run(args: argparse.Namespace) -> int:
             f"(an earlier cohort's). List them: daydream orphans --data-root {shlex.quote(str(data_root))} "
             "(add --delete to remove them).",
         )
+    return gaps
 
+
+def _run_prepared(
+    console: Console,
+    args: argparse.Namespace,
+    data_root: Path,
+    stages: Sequence[Stage],
+    config: ExperimentConfig,
+    cohort: Cohort,
+    items: Sequence[WorkItem],
+    specs: Mapping[Stage, StageSpec],
+    prepared: PreparedRun,
+    grace_s: float,
+) -> int:
+    import signal
+    import threading
+
+    from daydreaming_dagster.cli._progress import PlainStopNotice, RichStageProgress
+    from daydreaming_dagster.cli.plan import usd
+    from daydreaming_dagster.cohort.budget import read_spend
+    from daydreaming_dagster.cohort.pipeline import run_items, save_task_tables
+    from daydreaming_dagster.cohort.runner import failure_groups, generation_slots
+    from daydreaming_dagster.core.errors import describe_os_error, is_disk_full
+    from daydreaming_dagster.core.settings import dagster_home
+    from daydreaming_dagster.results.writer import write_all_results
+
+    context, cap = prepared.context, prepared.cap
+    gaps = _say_before(console, data_root, cohort, items, specs, prepared)
+    save_task_tables(cohort)
     console.print(
         f"Cohort {cohort.tables.cohort_id}: {len(cohort.combinations)} combination(s), "
         + ", ".join(f"{len(cohort.rows(s))} {s}" for s in stages)
         + f"; concurrency {config.concurrency}; data root {data_root}"
     )
-    cap = None
+    before = prepared.spend_before
     if config.max_cost is not None:
-        cap = SpendingCap(
-            config.max_cost,
-            spent_before=spent_before.spent,
-            context=context,
-            specs=specs,
-            prices=prices,
-            allow_unknown=args.allow_unknown_prices,
-        )
+        console.print(f"Spending cap {usd(config.max_cost)} on the cohort's total spend; spent so far {usd(before.spent)}.")
+    if config.study_max_cost is not None:
         console.print(
-            f"Spending cap {usd(cap.cap)} on the cohort's total spend; spent so far {usd(spent_before.spent)}."
+            f"Study cap {usd(config.study_max_cost)} on the data root's total spend; spent so far {usd(before.study.total)}."
         )
     stop, abandon = threading.Event(), threading.Event()
 
@@ -291,10 +370,10 @@ def run(args: argparse.Namespace) -> int:
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
     progress = RichStageProgress(console) if not args.quiet else PlainStopNotice(console)
     reporter = None
-    if os.environ.get("DAGSTER_HOME"):  # one state for both front doors (docs/dagster.md)
+    if dagster_home():  # one state for both front doors (docs/dagster.md)
         from daydreaming_dagster.resources.instance import reporter_from_env
 
-        reporter = reporter_from_env(store, cohort.tables, warn=lambda text: _warn(console, text))
+        reporter = reporter_from_env(context.store, cohort.tables, warn=lambda text: _warn(console, text))
     try:
         summary = run_items(
             context,
@@ -316,27 +395,44 @@ def run(args: argparse.Namespace) -> int:
             console.print(reporter.close().line(reporter.where))
 
     results: dict[str, Path] = {}
+    results_problem = None
     if summary.stopped is None:  # the result tables and the report, over the whole cohort
-        results = write_all_results(data_root)
+        try:
+            results = write_all_results(data_root)
+        except OSError as exc:
+            if not is_disk_full(exc):
+                raise
+            results_problem = f"the result tables were not written: {describe_os_error(exc)}"
     console.print(_summary_table(summary, stages))
+    after = read_spend(data_root, context.cohort, store=context.store)
     console.print(
         f"LLM calls {summary.llm_calls} (paid unless the model is local); "
         f"reused from the response cache (no cost) {summary.cache_hits}; "
-        f"tokens {summary.prompt_tokens} in / {summary.completion_tokens} out; cost {summary.cost:.4f}; "
-        f"wall time {summary.wall_s:.1f} s"
+        f"tokens {summary.prompt_tokens} in / {summary.completion_tokens} out; "
+        f"cost {usd(after.run(context.run_id))}; wall time {summary.wall_s:.1f} s"
     )
-    ledger = cohort_spend(cohort, store, prices)
-    console.print(_spend_line(ledger, context.run_id, config.max_cost))
+    console.print(_spend_line(after, context.run_id, config))
     if gaps:
         _warn(console, f"{sum(len(g.concept_ids) for g in gaps)} concept(s) were shown with a fallback description (see above).")
     if results:
         folders = sorted({str(p.parent) for name, p in results.items() if name != "report"})
         console.print(f"Result tables ({len(results) - 1}): " + ", ".join(folders))
-    for cause, count, example in failure_groups(summary.failures)[:10]:
-        print_error(console, f"failed ×{count}:", f"{cause} (e.g. {example.stage} {example.gen_id})")
     groups = failure_groups(summary.failures)
+    for cause, count, example in groups[:10]:
+        print_error(console, f"failed ×{count}:", f"{cause} (e.g. {example.stage} {example.gen_id})")
     if len(groups) > 10:
         console.print(f"... and {len(groups) - 10} more causes")
+    if summary.stopped == "disk":
+        print_error(console, "No space left:", _disk_stop_message(summary, prepared))
+        return EXIT_FAILED
+    if results_problem is not None:
+        print_error(
+            console,
+            "No space left:",
+            f"{results_problem}. Every generation is on disk. Free space, then run `daydream report "
+            f"--data-root {shlex.quote(str(data_root))}` (or the same command again: it pays nothing twice).",
+        )
+        return EXIT_FAILED
     if summary.stopped == "interrupted":
         lost = f"; {summary.abandoned} call(s) in flight were abandoned" if summary.abandoned else ""
         console.print(
@@ -349,7 +445,7 @@ def run(args: argparse.Namespace) -> int:
             os._exit(EXIT_INTERRUPTED)
         return EXIT_INTERRUPTED
     if summary.stopped == "budget" and cap is not None:
-        console.print(_cap_stop_message(cap, ledger, context.run_id, summary.not_started, data_root))
+        console.print(_cap_stop_message(cap, after, context.run_id, summary.not_started, data_root))
         return EXIT_BUDGET
     if "report" in results:  # last, so the path is the line a user sees
         console.print(f"Report: {results['report']}")

@@ -1,36 +1,58 @@
-"""What a cohort has spent, and a spending cap a run can trust.
+"""What was spent, and spending caps that hold across every process on a data root.
 
-- ``cohort_ledger``: the cohort's spend is the sum over its generations' ``metadata.json`` (every
-  run's, not only the last one): the cost the server reported (``usage.cost``), else the tokens at
-  the model's known price. Responses reused from the response cache, and copy-mode essays, cost 0.
+- ``read_spend``: sums over the payment journal (``engine/ledger.py``): the data root's total (the
+  study), one cohort's (payments made by its runs, whatever its inputs became since, so changing
+  inputs never gives money back), one run's, per stage and model, and per generation. An answer
+  reused from the response cache or from raw.txt, a copy-mode essay and a local model cost 0.
+- ``ensure_journal``: a data root written before the journal existed gets one, made once from its
+  generations' metadata (each call its generation paid for, attributed to the default cohort).
 - ``SpendingCap``: the runner's ``Admission``. A generation starts only if the spend so far plus
-  the worst case of every call in flight, its own included, stays within the cap. A call's worst
-  case is its prompt at one token per UTF-8 byte (no tokenizer makes more) plus ``max_tokens``
-  completion tokens, at the model's price; a call the response cache will answer, a copy-mode
-  essay and a local model cost 0. The cap bounds the cohort's total spend: the ledger before the
-  run plus this run's calls.
+  the worst case of every call in flight, in this process and in every other process on the data
+  root, its own included, stays within the cohort's cap (``--max-cost``) and the study's cap
+  (``study_max_cost``). A call's worst case is its prompt at one token per UTF-8 byte (no tokenizer
+  makes more) plus ``max_tokens`` completion tokens, at the model's price; a call the response
+  cache will answer, a copy-mode essay and a local model cost 0.
+
+Reservations are shared through ``<data_root>/ledger/reservations/``: one file per process,
+locked (``lockf``) by its owner for as long as it runs, rewritten under the ledger's lock. A file
+whose lock another process can take belongs to a process that is gone: it is deleted.
 """
 
 from __future__ import annotations
 
+import json
 import math
-import threading
+import os
+import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import NamedTuple
 
-from daydreaming_dagster.cohort.pipeline import Cohort
 from daydreaming_dagster.cohort.prices import ModelPrice
 from daydreaming_dagster.cohort.runner import WorkItem
+from daydreaming_dagster.core.errors import GenerationError, SettingError
 from daydreaming_dagster.core.stages import STAGES, Stage
-from daydreaming_dagster.engine.flow import GenerationContext, GenerationError, StageSpec, plan_call
-from daydreaming_dagster.engine.record import GenerationRecord
+from daydreaming_dagster.engine.flow import GenerationContext, StageSpec, plan_call
+from daydreaming_dagster.engine.ledger import (
+    DEFAULT_COHORT,
+    Payment,
+    PaymentJournal,
+    SpendTotals,
+    payment_cost,
+)
 from daydreaming_dagster.engine.store import GensStore
 from daydreaming_dagster.llm import LLMResponse
 
+try:
+    import fcntl
+except ImportError:  # Windows: reservations stay within the process
+    fcntl = None  # type: ignore[assignment]
+
 #: Tokens a chat template may add around the prompt (role markers...), counted in the worst case.
 CHAT_OVERHEAD_TOKENS = 32
+RESERVATIONS_DIR = "reservations"
 
 
 def prompt_token_bound(prompt: str) -> int:
@@ -39,28 +61,99 @@ def prompt_token_bound(prompt: str) -> int:
     return len(prompt.encode("utf-8")) + CHAT_OVERHEAD_TOKENS
 
 
-def is_paid(record: GenerationRecord) -> bool:
-    """Whether this generation's response was a paid call (not a cache reuse, not a copy)."""
-    if record.response is None:
-        return False
-    cache = record.cache or {}
-    return not bool(cache.get("hit"))
+@dataclass
+class Spend:
+    """Sums over the journal's payments, as every money figure reports them."""
+
+    cohort_name: str
+    study: SpendTotals = field(default_factory=SpendTotals)  # the whole data root
+    cohort: SpendTotals = field(default_factory=SpendTotals)  # payments by this cohort's runs
+    by_run: dict[str, float] = field(default_factory=lambda: defaultdict(float))
+    by_stage_model: dict[tuple[str, str], float] = field(default_factory=lambda: defaultdict(float))
+    # (stage, gen_id) -> USD this cohort's runs paid for that generation
+    by_generation: dict[tuple[str, str], float] = field(default_factory=lambda: defaultdict(float))
+    paid_generations: set[tuple[str, str]] = field(default_factory=set)  # with a payment (priced or not)
+
+    def add(self, payment: Payment) -> None:
+        self.study.add(payment)
+        if payment.cohort != self.cohort_name:
+            return
+        self.cohort.add(payment)
+        key = (payment.stage, payment.gen_id)
+        self.paid_generations.add(key)
+        if payment.cost is not None:
+            self.by_run[payment.run_id] += payment.cost
+            self.by_stage_model[(payment.stage, payment.model_id)] += payment.cost
+            self.by_generation[key] += payment.cost
+
+    def run(self, run_id: str) -> float:
+        return self.by_run.get(run_id, 0.0)
+
+    @property
+    def spent(self) -> float:
+        return self.cohort.total
+
+    def to_json(self) -> dict[str, object]:
+        return {**self.cohort.to_json(), "cohort": self.cohort_name, "study": self.study.to_json()}
 
 
-def record_cost(record: GenerationRecord, price: ModelPrice | None) -> tuple[float | None, bool]:
-    """``(USD, estimated)`` of one generation's paid call: the reported cost, else its tokens at
-    ``price`` (estimated), else ``(None, False)``. 0 when it was no paid call."""
-    if not is_paid(record):
-        return 0.0, False
-    assert record.response is not None
-    usage = record.response.usage
-    if usage.cost is not None and math.isfinite(usage.cost):
-        return float(usage.cost), False
-    if price is not None and usage.prompt_tokens is not None and usage.completion_tokens is not None:
-        cost = price.cost(usage.prompt_tokens, usage.completion_tokens)
-        if cost is not None:
-            return cost, True
-    return None, False
+def read_spend(data_root: Path | str, cohort: str = DEFAULT_COHORT, *, store: GensStore | None = None) -> Spend:
+    """The spend of ``cohort`` and of the data root (legacy data roots: from their metadata)."""
+    spend = Spend(cohort)
+    for payment in payments(data_root, store=store):
+        spend.add(payment)
+    return spend
+
+
+def payments(data_root: Path | str, *, store: GensStore | None = None) -> list[Payment]:
+    """The journal's payments; a data root without a journal yet: those its metadata records."""
+    journal = PaymentJournal(data_root)
+    if journal.exists():
+        return journal.payments()
+    return legacy_payments(store or GensStore(Path(data_root)))
+
+
+def legacy_payments(store: GensStore, prices: Mapping[str, ModelPrice] | None = None) -> list[Payment]:
+    """One payment per generation whose metadata says it made its call (before the journal)."""
+    out = []
+    for stage in STAGES:
+        for gen_id in store.gen_ids(stage):
+            record = store.read_record(stage, gen_id)
+            if record is None or not record.answered_by_call:
+                continue
+            assert record.response is not None
+            usage = record.response.usage
+            price = (prices or {}).get(record.model_id)
+            cost, source = payment_cost(
+                reported=usage.cost,
+                prompt_tokens=usage.prompt_tokens,
+                completion_tokens=usage.completion_tokens,
+                price=price.per_token() if price is not None else None,
+                local=record.response.provider == "local",
+            )
+            out.append(
+                Payment(
+                    at=record.finished_at or "", run_id=record.run_id, cohort=DEFAULT_COHORT, stage=stage,
+                    gen_id=gen_id, model_id=record.model_id, model=record.model or "", endpoint="",
+                    key=str((record.cache or {}).get("key") or ""), prompt_tokens=usage.prompt_tokens,
+                    completion_tokens=usage.completion_tokens, cost=cost, cost_source=source,
+                )
+            )
+    return out
+
+
+def ensure_journal(data_root: Path | str, store: GensStore, prices: Mapping[str, ModelPrice] | None = None) -> int:
+    """Create the journal once, from the metadata of a data root written before it; how many payments."""
+    journal = PaymentJournal(data_root)
+    with journal.locked():
+        if journal.exists():
+            return 0
+        found = legacy_payments(store, prices)
+        journal.folder.mkdir(parents=True, exist_ok=True)
+        journal.path.touch()
+        for payment in found:
+            journal.append(payment)
+        return len(found)
 
 
 class FinishedCall(NamedTuple):
@@ -72,117 +165,93 @@ class FinishedCall(NamedTuple):
     completion_tokens: int | None
 
 
-@dataclass
-class Ledger:
-    """A cohort's spend, summed over its generations' metadata."""
-
-    spent: float = 0.0  # USD: reported costs plus the estimated part
-    estimated: float = 0.0  # USD computed from prices (the server reported no cost)
-    paid_calls: int = 0
-    unpriced_calls: int = 0  # paid calls with no reported cost and no known price (not in ``spent``)
-    by_stage_model: dict[tuple[Stage, str], float] = field(default_factory=lambda: defaultdict(float))
-    by_run: dict[str, float] = field(default_factory=lambda: defaultdict(float))
-    # Finished generations (complete, with a response) per (stage, model): what estimates learn from.
-    finished: dict[tuple[Stage, str], list[FinishedCall]] = field(
-        default_factory=lambda: defaultdict(list)
-    )
-
-    def run(self, run_id: str) -> float:
-        return self.by_run.get(run_id, 0.0)
-
-    def to_json(self) -> dict[str, object]:
-        return {
-            "spent_usd": round(self.spent, 8),
-            "estimated_part_usd": round(self.estimated, 8),
-            "paid_calls": self.paid_calls,
-            "unpriced_calls": self.unpriced_calls,
-        }
-
-
-def cohort_ledger(
-    store: GensStore,
-    gen_ids: Mapping[Stage, Iterable[str]],
-    prices: Mapping[str, ModelPrice] | None = None,
-) -> Ledger:
-    """The spend of the generations ``gen_ids`` (a cohort's, per stage) from their metadata."""
-    ledger = Ledger()
+def finished_calls(store: GensStore, gen_ids: Mapping[Stage, Iterable[str]]) -> dict[tuple[Stage, str], list[FinishedCall]]:
+    """Per (stage, model id): the token counts of the complete generations that have a response."""
+    out: dict[tuple[Stage, str], list[FinishedCall]] = defaultdict(list)
     for stage in STAGES:
         for gen_id in gen_ids.get(stage, ()):
             record = store.read_record(stage, gen_id)
-            if record is None:
+            if record is None or record.response is None or not record.complete:
                 continue
-            model_id = record.model_id
-            if record.response is not None and record.complete and record.status is not None:
-                usage = record.response.usage
-                ledger.finished[(stage, model_id)].append(
-                    FinishedCall(record.gen_id, usage.prompt_tokens, usage.completion_tokens)
-                )
-            if not is_paid(record):
-                continue
-            ledger.paid_calls += 1
-            cost, estimated = record_cost(record, (prices or {}).get(model_id))
-            if cost is None:
-                ledger.unpriced_calls += 1
-                continue
-            ledger.spent += cost
-            if estimated:
-                ledger.estimated += cost
-            ledger.by_stage_model[(stage, model_id)] += cost
-            ledger.by_run[record.run_id] += cost
-    return ledger
+            usage = record.response.usage
+            out[(stage, record.model_id)].append(FinishedCall(gen_id, usage.prompt_tokens, usage.completion_tokens))
+    return out
 
 
-def cohort_spend(cohort: Cohort, store: GensStore, prices: Mapping[str, ModelPrice] | None = None) -> Ledger:
-    """The ledger of every generation of ``cohort`` (all stages, whatever a run selects)."""
-    return cohort_ledger(
-        store, {stage: [str(r["gen_id"]) for r in cohort.rows(stage)] for stage in STAGES}, prices
-    )
+# ------------------------------------------------------------------------------------ the caps
 
 
 class SpendingCap:
-    """``Admission`` for ``CohortRunner``: never start a call that could take the spend past ``cap``.
+    """``Admission`` for ``CohortRunner``: never start a call that could pass a cap.
 
-    ``spent_before``: the cohort's spend before this run (``cohort_ledger(...).spent``).
-    ``prices``: per model id; a model with an unknown price is refused unless ``allow_unknown``
-    (then its calls count only with the cost the server reports).
+    ``cap``: the cohort's cap (its runs' total spend), ``study_cap``: the data root's; either may be
+    None. ``prices``: per model id; a model with an unknown price is refused unless
+    ``allow_unknown`` (then its calls count only with the cost the server reports).
     """
 
     def __init__(
         self,
-        cap: float,
+        cap: float | None,
         *,
-        spent_before: float,
         context: GenerationContext,
         specs: Mapping[Stage, StageSpec],
         prices: Mapping[str, ModelPrice],
+        journal: PaymentJournal,
+        study_cap: float | None = None,
         allow_unknown: bool = False,
     ) -> None:
-        if not math.isfinite(cap) or cap < 0:
-            raise ValueError(f"the spending cap must be a number >= 0, got {cap!r}")
-        self.cap = float(cap)
-        self.spent_before = float(spent_before)
-        self.spent_run = 0.0
+        for name, value in (("max_cost", cap), ("study_max_cost", study_cap)):
+            if value is not None and (not math.isfinite(value) or value < 0):
+                raise SettingError(f"the spending cap {name} must be a number >= 0, got {value!r}")
+        self.cap = None if cap is None else float(cap)
+        self.study_cap = None if study_cap is None else float(study_cap)
         self.context = context
+        self.cohort = context.cohort
         self.specs = specs
         self.prices = prices
+        self.journal = journal
         self.allow_unknown = allow_unknown
         self.refused = 0  # admissions refused (the same waiting generation may count several times)
         self.next_worst: float | None = None  # worst case of the last generation refused
+        self.stopped_by: str | None = None  # "cohort" or "study": the cap that refused it
+        self.spend = Spend(self.cohort)
+        self._offset = 0
         self._reserved: dict[tuple[Stage, str], float] = {}
-        self._lock = threading.Lock()
+        self._others = (0.0, 0.0)  # other processes' reservations: (this cohort's, all)
+        self._file: _ReservationFile | None = (
+            _ReservationFile.open(journal.folder / RESERVATIONS_DIR) if fcntl is not None else None
+        )
+        with journal.locked():
+            self._refresh()
 
     def __repr__(self) -> str:
-        return f"SpendingCap(cap={self.cap}, spent={self.spent:.6f}, reserved={self.reserved:.6f})"
+        return f"SpendingCap(cap={self.cap}, study_cap={self.study_cap}, spent={self.spent:.6f})"
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
 
     @property
     def spent(self) -> float:
-        """The cohort's total: before this run plus this run's calls."""
-        return self.spent_before + self.spent_run
+        """The cohort's total, as of the last admission."""
+        return self.spend.cohort.total
+
+    @property
+    def study_spent(self) -> float:
+        return self.spend.study.total
 
     @property
     def reserved(self) -> float:
-        with self._lock:
-            return sum(self._reserved.values())
+        return sum(self._reserved.values())
+
+    def _refresh(self) -> None:
+        """New payments from the journal, and the other processes' reservations (under the lock)."""
+        new, self._offset = self.journal.read(self._offset)
+        for payment in new:
+            self.spend.add(payment)
+        if self._file is not None:
+            self._others = self._file.others(self.cohort)
 
     def worst_case(self, item: WorkItem) -> float | None:
         """The most ``item`` can cost now (USD); None when its model's price is unknown."""
@@ -208,40 +277,98 @@ class SpendingCap:
         if cache is not None and not self.context.refresh_cache and cache.lookup(call)[1] is not None:
             return 0.0
         prompt_tokens = prompt_token_bound(item.prompt if item.prompt is not None else call.prompt)
-        max_tokens = call.max_tokens
-        return prompt_tokens * price.prompt + max_tokens * price.completion
+        return prompt_tokens * price.prompt + call.max_tokens * price.completion
 
     def admit(self, item: WorkItem) -> bool:
         worst = self.worst_case(item)
         if worst is None:
             if not self.allow_unknown:
-                with self._lock:
-                    self.refused += 1
+                self.refused += 1
                 return False
             worst = 0.0
-        with self._lock:
-            committed = self.spent + sum(self._reserved.values())
-            if worst > 0 and committed + worst > self.cap:
+        with self.journal.locked():
+            self._refresh()
+            mine = self.reserved
+            cohort_committed = self.spend.cohort.total + self._others[0] + mine
+            study_committed = self.spend.study.total + self._others[1] + mine
+            over = None
+            if worst > 0 and self.cap is not None and cohort_committed + worst > self.cap:
+                over = "cohort"
+            elif worst > 0 and self.study_cap is not None and study_committed + worst > self.study_cap:
+                over = "study"
+            if over is not None:
                 self.refused += 1
-                self.next_worst = worst
+                self.next_worst, self.stopped_by = worst, over
                 return False
             self._reserved[(item.stage, item.gen_id)] = worst
+            if self._file is not None and worst > 0:
+                self._file.publish(self.cohort, self.reserved)
             return True
 
     def release(self, item: WorkItem, response: LLMResponse | None, cache_hit: bool) -> None:
-        with self._lock:
+        # The call's payment is already in the journal (the engine appends it when the answer
+        # arrives): until this release it was counted twice, never zero times.
+        with self.journal.locked():
             worst = self._reserved.pop((item.stage, item.gen_id), 0.0)
-            if cache_hit or response is None:
-                return
-            self.spent_run += self._actual(item, response, worst)
+            if self._file is not None and worst > 0:
+                self._file.publish(self.cohort, self.reserved)
+            self._refresh()
 
-    def _actual(self, item: WorkItem, response: LLMResponse, worst: float) -> float:
-        usage = response.usage
-        if usage.cost is not None and math.isfinite(usage.cost):
-            return float(usage.cost)
-        price = self.prices.get(self.specs[item.stage].model_id(item.row))
-        if price is not None and usage.prompt_tokens is not None and usage.completion_tokens is not None:
-            cost = price.cost(usage.prompt_tokens, usage.completion_tokens)
-            if cost is not None:
-                return cost
-        return worst  # nothing reported: count what it could have cost
+
+@dataclass
+class _ReservationFile:
+    """This process's reservations, visible to the others (module docstring)."""
+
+    folder: Path
+    path: Path
+    fd: int
+
+    @classmethod
+    def open(cls, folder: Path) -> _ReservationFile:
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f"{os.getpid()}-{uuid.uuid4().hex[:8]}.json"
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o666)
+        fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # held until this process closes it or dies
+        return cls(folder, path, fd)
+
+    def publish(self, cohort: str, reserved: float) -> None:
+        data = json.dumps({"cohort": cohort, "reserved": reserved, "pid": os.getpid()}).encode()
+        os.pwrite(self.fd, data, 0)  # in place: the lock stays on this file; readers hold the ledger lock
+        os.ftruncate(self.fd, len(data))
+
+    def others(self, cohort: str) -> tuple[float, float]:
+        """Reservations of the other live processes: (those of ``cohort``, all of them)."""
+        same = every = 0.0
+        for entry in os.scandir(self.folder):
+            if entry.path == str(self.path) or not entry.name.endswith(".json"):
+                continue
+            try:
+                fd = os.open(entry.path, os.O_RDWR | getattr(os, "O_CLOEXEC", 0))
+            except FileNotFoundError:
+                continue
+            try:
+                try:
+                    fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except OSError:  # held: its process is alive
+                    data = os.pread(fd, 4096, 0)
+                else:  # its process is gone: its reservations with it
+                    os.unlink(entry.path)
+                    continue
+            finally:
+                os.close(fd)
+            try:
+                value = json.loads(data or b"{}")
+                reserved = float(value.get("reserved") or 0.0)
+            except (ValueError, AttributeError, TypeError):
+                continue
+            every += reserved
+            if value.get("cohort") == cohort:
+                same += reserved
+        return same, every
+
+    def close(self) -> None:
+        try:
+            os.unlink(self.path)
+        except OSError:
+            pass
+        os.close(self.fd)

@@ -1,20 +1,32 @@
-"""A cohort from inputs to results: the plain functions both ``daydream run`` and the assets call.
+"""A cohort from inputs to results: the plain functions ``daydream run``, ``plan`` and the assets call.
 
 ``load_cohort`` validates every input and builds the task tables (nothing is written and no call is
-made if an input is bad); ``preflight`` checks that every model the pending generations need is
-usable; ``run_items`` generates.
+made if an input is bad); ``prepare_run`` is the one run setup (a writable data root, every model
+the pending generations need usable and priced, the journal and the spill file ready, the engine's
+context and the spending caps); ``run_items`` generates.
 """
 
 from __future__ import annotations
 
+import os
 import threading
+import uuid
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from daydreaming_dagster.cohort.prices import Catalogues, fetch_catalogues, model_problems
+from daydreaming_dagster.cohort.prices import (
+    Catalogues,
+    ModelPrice,
+    fetch_catalogues,
+    model_problems,
+    resolve_prices,
+    unknown_price_message,
+    unknown_prices,
+)
 from daydreaming_dagster.cohort.runner import (
     Admission,
     CohortRunner,
@@ -26,15 +38,21 @@ from daydreaming_dagster.cohort.runner import (
 )
 from daydreaming_dagster.cohort.tasks import TaskTables, build_task_tables, write_task_tables
 from daydreaming_dagster.core.config import ExperimentConfig
+from daydreaming_dagster.core.errors import DataRootNotWritable
 from daydreaming_dagster.core.ids import cohort_from_env
 from daydreaming_dagster.core.stages import STAGE_FACTS, Stage
-from daydreaming_dagster.engine.flow import GenerationContext, StageSpec
-from daydreaming_dagster.engine.store import GensStore
+from daydreaming_dagster.engine.cache import ResponseCache
+from daydreaming_dagster.engine.flow import GenerationContext, Logger, StageSpec
+from daydreaming_dagster.engine.ledger import DEFAULT_COHORT, Payment, PaymentJournal
+from daydreaming_dagster.engine.spill import AnswerSpill, open_spill, recover_spills, spill_size
+from daydreaming_dagster.engine.store import GENS_DIR, GensStore
 from daydreaming_dagster.inputs import RawData, load_raw_data
 from daydreaming_dagster.inputs.combinations import Combination, build_combinations
 from daydreaming_dagster.llm import LLMClient, LLMConfigurationError
 from daydreaming_dagster.stages import build_stage_specs, check_active_templates
-from daydreaming_dagster.stages.essay import essay_mode
+
+if TYPE_CHECKING:
+    from daydreaming_dagster.cohort.budget import Spend, SpendingCap
 
 
 @dataclass(frozen=True)
@@ -77,52 +95,70 @@ def save_task_tables(cohort: Cohort) -> None:
     write_task_tables(cohort.data_root, cohort.tables)
 
 
-def pending_model_ids(cohort: Cohort, items: Sequence[WorkItem], store: GensStore, *, force: bool) -> set[str]:
+def pending_model_ids(
+    specs: Mapping[Stage, StageSpec], items: Sequence[WorkItem], store: GensStore, *, force: bool
+) -> set[str]:
     """Model ids that the not-yet-complete LLM-mode generations will call."""
     ids = set()
     for item in items:
-        if needs_llm(cohort.raw, item) and (force or not store.is_complete(item.stage, item.gen_id)):
-            ids.add(item.row[STAGE_FACTS[item.stage].model_column])
+        if needs_llm(specs[item.stage], item) and (force or not store.is_complete(item.stage, item.gen_id)):
+            ids.add(specs[item.stage].model_id(item.row))
     return ids
 
 
-def needs_llm(raw: RawData, item: WorkItem) -> bool:
-    """False for copy-mode essays (no call); the one place that asks."""
-    if item.stage != "essay":
-        return True
-    return essay_mode(raw, item.row[STAGE_FACTS["essay"].template_column]) == "llm"
+def needs_llm(spec: StageSpec, item: WorkItem) -> bool:
+    """False for copy-mode essays (no call): the spec's generator mode says."""
+    return spec.generator_mode(spec.template_id(item.row)) == "llm"
 
 
-def preflight(
+@dataclass
+class ModelCheck:
+    """What the models of a run's pending generations are worth before any call."""
+
+    pending: set[str]  # model ids the not-yet-complete LLM generations call
+    catalogues: Catalogues  # the servers' /models lists (also where prices come from)
+    prices: dict[str, ModelPrice]  # per model id of every generation (complete ones included)
+    not_ready: str | None = None  # why a model cannot be called now (a missing key or local model)
+    problems: list[str] = field(default_factory=list)  # unknown model strings, each naming its row
+
+    def raise_if_unusable(self) -> None:
+        """LLMConfigurationError when ``daydream run`` must stop before its first call."""
+        if self.not_ready is not None:
+            raise LLMConfigurationError(self.not_ready)
+        if len(self.problems) == 1:
+            raise LLMConfigurationError(f"Unknown model string: {self.problems[0]}")
+        if self.problems:
+            listing = "\n".join(f"  - {p}" for p in self.problems)
+            raise LLMConfigurationError(f"Unknown model strings ({len(self.problems)}):\n{listing}")
+
+
+def check_models(
+    data_root: Path,
+    raw: RawData,
+    specs: Mapping[Stage, StageSpec],
+    items: Sequence[WorkItem],
     client: LLMClient,
-    model_ids: Iterable[str],
     *,
-    raw: RawData | None = None,
-    check_models: bool = True,
-    catalogues: Catalogues | None = None,
-) -> Catalogues:
-    """Fail before the first generation if a needed model is unknown or unusable.
+    force: bool = False,
+) -> ModelCheck:
+    """Check, without raising, every model the pending generations call; resolve every price.
 
-    Checks each id against llm_models.csv and its readiness (key, local model), then, with
-    ``check_models``, every remote model string against its server's ``/models`` list: an unknown
-    string raises LLMConfigurationError naming the row (file:line when ``raw`` is given) and the
-    closest known ids. A server without a list only adds a warning to the returned catalogues
-    (whose lists also give the prices: ``cohort.prices.resolve_prices``).
+    Each id against llm_models.csv and its readiness (key, local model), then every remote model
+    string against its server's ``/models`` list (a problem names the row, file:line, and the
+    closest known ids). A server without a list only adds a warning to the catalogues.
     """
-    ids = sorted(set(model_ids))
-    if not ids:
-        return Catalogues()
-    client.check_ready(ids)
-    if not check_models:
-        return Catalogues()
-    found = catalogues if catalogues is not None else fetch_catalogues(client, ids)
-    problems = model_problems(client, found, raw=raw)
-    if len(problems) == 1:
-        raise LLMConfigurationError(f"Unknown model string: {problems[0]}")
-    if problems:
-        listing = "\n".join(f"  - {p}" for p in problems)
-        raise LLMConfigurationError(f"Unknown model strings ({len(problems)}):\n{listing}")
-    return found
+    store = GensStore(Path(data_root))
+    pending = pending_model_ids(specs, items, store, force=force)
+    not_ready = None
+    try:
+        client.check_ready(sorted(pending))
+    except LLMConfigurationError as exc:
+        not_ready = str(exc)
+    catalogues = fetch_catalogues(client, pending)  # a server that cannot answer is a warning
+    problems = model_problems(client, catalogues, raw=raw)
+    used = {specs[item.stage].model_id(item.row) for item in items}
+    prices = resolve_prices(raw, client, used, catalogues, data_root=data_root)
+    return ModelCheck(pending, catalogues, prices, not_ready, problems)
 
 
 def run_items(
@@ -152,3 +188,134 @@ def run_items(
         grace_s=grace_s,
     )
     return runner.run(items)
+
+
+# Folders a run writes into (besides the generations' own): checked before any call.
+WRITTEN_FOLDERS = ("2_tasks", GENS_DIR, "cache", "ledger", "5_parsing", "6_summary", "7_reporting")
+
+
+def check_writable(data_root: Path) -> None:
+    """Raise DataRootNotWritable naming the first folder of the data root a run cannot write.
+
+    Probes the data root and each of its folders a run writes that already exists (a missing one
+    is created in the data root, which was probed first); creates nothing that stays.
+    """
+    for name in ("", *WRITTEN_FOLDERS):
+        folder = Path(data_root) / name if name else Path(data_root)
+        if name and not folder.is_dir():
+            continue
+        probe = folder / f".dd-write-probe-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+        try:
+            if not name:
+                folder.mkdir(parents=True, exist_ok=True)
+            probe.write_bytes(b"")
+            probe.unlink()
+        except OSError as exc:
+            raise DataRootNotWritable(
+                f"cannot write to {folder} ({(exc.strerror or str(exc)).lower()}); nothing was generated. "
+                f"Fix: make the data root writable (e.g. chmod -R u+w {data_root}), or copy it elsewhere "
+                "and pass --data-root. Reading commands (daydream report --output FILE, export, plan) work "
+                "on a read-only data root."
+            ) from exc
+
+
+@dataclass
+class PreparedRun:
+    """Everything a run needs before its first generation, made the same way for every front door."""
+
+    context: GenerationContext
+    prices: dict[str, ModelPrice]
+    catalogues: Catalogues
+    spend_before: Spend  # the cohort's and the study's, from the journal
+    cap: SpendingCap | None = None
+    recovered: int = 0  # answers and payments moved in from spill files of earlier runs
+    migrated: int = 0  # payments the journal was made from (a data root from before it)
+    spill: AnswerSpill | None = None
+    warnings: list[str] = field(default_factory=list)
+
+    def close(self) -> None:
+        """Release the cap's reservations and drop the spill file unless it holds answers."""
+        if self.cap is not None:
+            self.cap.close()
+        if self.spill is not None:
+            self.spill.close()
+
+
+def prepare_run(
+    data_root: Path,
+    raw: RawData,
+    config: ExperimentConfig,
+    specs: Mapping[Stage, StageSpec],
+    items: Sequence[WorkItem],
+    client: LLMClient,
+    *,
+    run_id: str,
+    cohort: str = DEFAULT_COHORT,
+    force: bool = False,
+    refresh: bool | None = None,
+    allow_unknown_prices: bool = False,
+    log: Logger | None = None,
+    generation_slots: int = 1,
+) -> PreparedRun:
+    """The one run setup of ``daydream run`` and the Dagster response assets.
+
+    In order, each step before any call: the data root is writable; every model the pending
+    generations call is known, ready and served (``preflight``); prices are resolved, and every
+    one is known under a cap (unless ``allow_unknown_prices``); spill files left by earlier runs
+    on a full disk are recovered; the journal exists; this run's spill file is reserved; the
+    caps are set. Raises DataRootNotWritable, LLMConfigurationError or OSError (a full disk).
+
+    ``force``: complete generations are made again (their models are checked too); ``refresh``
+    (default: ``force``): stored answers are not reused (Dagster re-materializes with them).
+    """
+    from daydreaming_dagster.cohort.budget import SpendingCap, ensure_journal, read_spend
+
+    store = GensStore(Path(data_root))
+    check_writable(data_root)
+    models = check_models(data_root, raw, specs, items, client, force=force)
+    models.raise_if_unusable()
+    catalogues, prices = models.catalogues, models.prices
+    capped = config.max_cost is not None or config.study_max_cost is not None
+    unknown = unknown_prices(prices, models.pending) if capped else []
+    if unknown and not allow_unknown_prices:
+        raise LLMConfigurationError(unknown_price_message(raw, unknown))
+    cache = ResponseCache.for_data_root(data_root)
+    journal = PaymentJournal(data_root)
+
+    def store_answer(entry: Mapping[str, Any]) -> None:
+        cache.put_entry(str(entry["key"]), entry["entry"])
+
+    def record_payment(entry: Mapping[str, Any]) -> None:
+        journal.append(Payment.from_dict(entry["payment"]))
+
+    recovered = recover_spills(data_root, store_answer=store_answer, record_payment=record_payment)
+    migrated = ensure_journal(data_root, store, prices)
+    spill = open_spill(data_root, spill_size(generation_slots))
+    context_kwargs: dict[str, Any] = {"log": log} if log is not None else {}
+    context = GenerationContext(
+        run_id=run_id,
+        store=store,
+        llm=client,
+        cache=cache,
+        refresh_cache=(force if refresh is None else refresh) or not config.response_cache,
+        cohort=cohort,
+        journal=journal,
+        price_of=lambda model_id: prices[model_id].per_token() if model_id in prices else None,
+        spill=spill,
+        **context_kwargs,
+    )
+    cap = None
+    if capped:
+        cap = SpendingCap(
+            config.max_cost,
+            study_cap=config.study_max_cost,
+            context=context,
+            specs=specs,
+            prices=prices,
+            journal=journal,
+            allow_unknown=allow_unknown_prices,
+        )
+        spend = cap.spend
+    else:
+        spend = read_spend(data_root, cohort, store=store)
+    return PreparedRun(context, prices, catalogues, spend, cap, recovered, migrated, spill, list(catalogues.warnings))

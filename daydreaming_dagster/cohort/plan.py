@@ -24,12 +24,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from daydreaming_dagster.cohort.budget import FinishedCall, Ledger, cohort_ledger, prompt_token_bound
+from daydreaming_dagster.cohort.budget import (
+    FinishedCall,
+    Spend,
+    finished_calls,
+    prompt_token_bound,
+    read_spend,
+)
 from daydreaming_dagster.cohort.pipeline import Cohort, needs_llm
 from daydreaming_dagster.cohort.prices import ModelPrice
 from daydreaming_dagster.core.stages import STAGE_FACTS, STAGES, Stage
 from daydreaming_dagster.engine.cache import ResponseCache
 from daydreaming_dagster.engine.flow import GenerationContext, GenerationError, StageSpec, plan_call
+from daydreaming_dagster.engine.ledger import DEFAULT_COHORT
 from daydreaming_dagster.engine.store import PROMPT, GensStore
 from daydreaming_dagster.llm import LLMClient
 from daydreaming_dagster.stages.essay import essay_mode
@@ -146,7 +153,7 @@ class Plan:
     data_root: Path
     stages: list[Stage]
     rows: list[PlanRow]
-    ledger: Ledger
+    ledger: Spend  # what the cohort and the study have spent (the payment journal)
     warnings: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)  # unknown model strings: the run would stop
 
@@ -204,10 +211,12 @@ def _output_stats(calls: Sequence[FinishedCall]) -> OutputStats | None:
     return OutputStats(len(tokens), min(tokens), sum(tokens) / len(tokens))
 
 
-def _tokens_per_char(store: GensStore, ledger: Ledger) -> dict[str, float]:
+def _tokens_per_char(
+    store: GensStore, finished: Mapping[tuple[Stage, str], Sequence[FinishedCall]]
+) -> dict[str, float]:
     """Per model id: prompt tokens per character of prompt.txt over its finished generations."""
     sums: dict[str, list[float]] = {}
-    for (stage, model_id), calls in ledger.finished.items():
+    for (stage, model_id), calls in finished.items():
         acc = sums.setdefault(model_id, [0.0, 0.0, 0.0])
         for call in calls:
             if acc[2] >= CALIBRATION_SAMPLES:
@@ -234,14 +243,16 @@ def build_plan(
     store: GensStore | None = None,
     warnings: Sequence[str] = (),
     problems: Sequence[str] = (),
+    cohort_name: str = DEFAULT_COHORT,
 ) -> Plan:
-    """The plan of ``stages`` (no LLM call; reads the gens store and the response cache)."""
+    """The plan of ``stages`` (no LLM call; reads the gens store, the response cache, the journal)."""
     store = store if store is not None else GensStore(cohort.data_root)
     specs = cohort.specs()
     all_ids = {stage: [str(r["gen_id"]) for r in cohort.rows(stage)] for stage in STAGES}
-    ledger = cohort_ledger(store, all_ids, prices)
-    per_char = _tokens_per_char(store, ledger)
-    stats = {key: _output_stats(calls) for key, calls in ledger.finished.items()}
+    ledger = read_spend(cohort.data_root, cohort_name, store=store)
+    finished = finished_calls(store, all_ids)
+    per_char = _tokens_per_char(store, finished)
+    stats = {key: _output_stats(calls) for key, calls in finished.items()}
     context = GenerationContext(run_id="plan", store=store, llm=client, cache=cache)
     rows: dict[tuple[Stage, str], PlanRow] = {}
     seen_calls: set[str] = set()
@@ -253,7 +264,7 @@ def build_plan(
         row = rows.get(key)
         if row is None:
             price = prices.get(model_id) or ModelPrice(model_id, None, None, "unknown")
-            row = rows[key] = PlanRow(item.stage, model_id, spec.max_tokens, price, output=stats.get(key))
+            row = rows[key] = PlanRow(item.stage, model_id, spec.resolve_max_tokens(context), price, output=stats.get(key))
             row.spent = ledger.by_stage_model.get(key, 0.0)
         row.total += 1
         if store.is_complete(item.stage, item.gen_id):
@@ -264,7 +275,7 @@ def build_plan(
         if parent is not None and not parent_done and parent not in stages:
             row.blocked += 1  # `daydream run` fails it at once, naming the parent to run
             continue
-        if not needs_llm(cohort.raw, item):
+        if not needs_llm(spec, item):
             row.copy += 1
             continue
         tpc = per_char.get(model_id, 1.0 / CHARS_PER_TOKEN)
@@ -288,7 +299,7 @@ def build_plan(
             row.blocked += 1
             continue
         row.to_call += 1
-        low, expected, high = _parent_estimate(cohort, specs, item.row, item.stage, stats)
+        low, expected, high = _parent_estimate(cohort, specs, item.row, item.stage, stats, context)
         template = _template_text(spec, item.row)
         overhead = len(template) * tpc
         row.input_tokens.add(
@@ -322,6 +333,7 @@ def _parent_estimate(
     row: Mapping[str, str],
     stage: Stage,
     stats: Mapping[tuple[Stage, str], OutputStats | None],
+    context: GenerationContext,
 ) -> tuple[float, float | None, float]:
     """Tokens of the parent text a not-yet-renderable prompt will include: (low, expected, high)."""
     parent = STAGE_FACTS[stage].parent
@@ -335,7 +347,7 @@ def _parent_estimate(
         except (GenerationError, KeyError):
             pass
     found = stats.get((source, model))
-    ceiling = float(specs[source].max_tokens)
+    ceiling = float(specs[source].resolve_max_tokens(context))
     if found is None:
         return 0.0, None, ceiling
     return float(found.low), found.mean, ceiling

@@ -51,6 +51,12 @@ class ModelPrice:
     def known(self) -> bool:
         return self.prompt is not None and self.completion is not None
 
+    def per_token(self) -> tuple[float, float] | None:
+        """(prompt, completion) USD per token, or None when unknown."""
+        if self.prompt is None or self.completion is None:
+            return None
+        return (self.prompt, self.completion)
+
     def cost(self, prompt_tokens: float, completion_tokens: float) -> float | None:
         if self.prompt is None or self.completion is None:
             return None
