@@ -6,7 +6,7 @@ works at the provider's limit instead of one process launch per generation. The 
 receives the prompts its prompt asset rendered, so nothing is rendered twice.
 
 Every partition's materialization carries the same metadata as ``daydream run`` reports
-(``resources/instance.py``). Every LLM request holds a slot of the instance's pool
+(``resources/materialization_metadata.py``). Every LLM request holds a slot of the instance's pool
 ``llm/<provider>`` (``resources/pool_gate.py``), so concurrent runs share the provider's limit.
 """
 
@@ -42,8 +42,9 @@ from daydreaming_dagster.engine.flow import (
 from daydreaming_dagster.engine.store import GensStore
 from daydreaming_dagster.inputs.combinations import combinations_from_selection
 from daydreaming_dagster.llm import LLMError, RequestGate
-from daydreaming_dagster.resources.instance import materialization_metadata, prompt_metadata
+from daydreaming_dagster.resources.dagster_internals import add_partition_metadata
 from daydreaming_dagster.resources.llm import LLMResource
+from daydreaming_dagster.resources.materialization_metadata import materialization_metadata, prompt_metadata
 from daydreaming_dagster.resources.pool_gate import InstancePoolGate
 from daydreaming_dagster.resources.settings import DataRootResource, ExperimentResource
 from daydreaming_dagster.stages import build_stage_specs
@@ -218,31 +219,4 @@ class _PartitionMetadata:
             self.by_partition[item.gen_id] = materialization_metadata(self.store, outcome.record, outcome.cache_hit)
 
 
-def add_partition_metadata(context: AssetExecutionContext, by_partition: Mapping[str, Mapping[str, Any]]) -> None:
-    """Give each partition of a multi-partition run its own materialization metadata, in O(N).
-
-    ``context.add_asset_metadata(..., partition_key=k)`` is the public way, but each call loads every
-    key of the dynamic partitions set to validate ``k`` and copies all the metadata gathered so far:
-    O(N^2) for a backfill of N partitions (minutes at 10,000). So the metadata goes into the step's
-    accumulator at once (Dagster 1.13's internals, what ``add_asset_metadata`` updates); if those
-    moved, the partitions keep the run's totals only.
-    """
-    if not by_partition:
-        return
-    try:
-        from dagster._core.execution.context.metadata_logging import (
-            AssetMetadataHandle,
-            OutputMetadataAccumulator,
-        )
-
-        step = context.op_execution_context._step_execution_context
-        merged = dict(step._metadata_accumulator.per_output_metadata)
-        for partition, metadata in by_partition.items():
-            handle = AssetMetadataHandle(asset_key=context.asset_key, partition_key=partition)
-            merged[handle] = {**merged.get(handle, {}), **metadata}
-        step._metadata_accumulator = OutputMetadataAccumulator(per_output_metadata=merged)
-    except (ImportError, AttributeError, TypeError) as exc:  # pragma: no cover - a Dagster whose internals moved
-        context.log.warning(f"per-partition metadata skipped ({type(exc).__name__}: {exc})")
-
-
-__all__ = ["materialization_metadata", "prompt_asset", "response_asset"]
+__all__ = ["prompt_asset", "response_asset"]
