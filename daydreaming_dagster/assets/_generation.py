@@ -2,8 +2,13 @@
 
 A run covering one partition calls the engine once. A run covering several (a single-run backfill,
 ``BackfillPolicy.single_run()``) runs them concurrently through the CohortRunner, so one Dagster run
-works at the provider's limit instead of one process launch per generation. The response asset
-receives the prompts its prompt asset rendered, so nothing is rendered twice.
+works at the provider's limit instead of one process launch per generation.
+
+The engine writes every file of a generation, ``prompt.txt`` included, as in ``daydream run``; no IO
+manager writes into ``gens/``. The prompt asset renders and checks the prompts (a missing parent
+or a template problem fails it, before any call) and records their size; the response asset
+generates, rendering the prompt again inside the engine (cheaper than handing 100,000 prompts
+between steps through files, and the prompt written is the one sent).
 
 Every partition's materialization carries the same metadata as ``daydream run`` reports
 (``resources/materialization_metadata.py``). Every LLM request holds a slot of the instance's pool
@@ -16,7 +21,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import pandas as pd
-from dagster import AssetExecutionContext, Failure, MetadataValue
+from dagster import AssetExecutionContext, Failure, MaterializeResult, MetadataValue
 
 from daydreaming_dagster.assets._run_inputs import RunInputs, run_inputs
 from daydreaming_dagster.cohort.budget import SpendingCap, cohort_ledger
@@ -102,8 +107,8 @@ def prompt_asset(
     tasks: pd.DataFrame,
     data_root: DataRootResource,
     experiment: ExperimentResource,
-) -> str | None | dict[str, str | None]:
-    """Body of ``<stage>_prompt``: render the prompt(s); None in copy mode."""
+) -> MaterializeResult:
+    """Body of ``<stage>_prompt``: render and check the prompt(s); writes nothing (module doc)."""
     inputs = run_inputs(context, data_root, experiment)
     spec = _spec(stage, inputs, data_root)
     engine = _engine_context(context, data_root, inputs, None)
@@ -115,31 +120,25 @@ def prompt_asset(
             raise _failure(exc) from exc
     if len(prompts) == 1:
         (prompt,) = prompts.values()
-        context.add_output_metadata(prompt_metadata(prompt))
-        return prompt
+        return MaterializeResult(metadata=prompt_metadata(prompt))
     add_partition_metadata(context, {gen_id: prompt_metadata(prompt) for gen_id, prompt in prompts.items()})
-    return prompts
+    return MaterializeResult()
 
 
 def response_asset(
     context: AssetExecutionContext,
     stage: Stage,
     tasks: pd.DataFrame,
-    prompts: str | None | Mapping[str, str | None],
     data_root: DataRootResource,
     experiment: ExperimentResource,
     llm: LLMResource,
-) -> str | dict[str, str]:
-    """Body of ``<stage>_response``: generate the partition(s) through the engine."""
+) -> MaterializeResult:
+    """Body of ``<stage>_response``: generate the partition(s) through the engine (it writes the files)."""
     inputs = run_inputs(context, data_root, experiment)
     spec = _spec(stage, inputs, data_root)
     engine = _engine_context(context, data_root, inputs, llm)
     rows = _rows(context, tasks, stage)
-    by_gen = prompts if isinstance(prompts, Mapping) else {rows[0]["gen_id"]: prompts} if len(rows) == 1 else {}
-    items = [
-        WorkItem(stage, item.gen_id, item.parent_gen_id, item.row, prompt=by_gen.get(item.gen_id))
-        for item in work_items(stage, rows)
-    ]
+    items = work_items(stage, rows)
     assert engine.llm is not None
     needed = _needed_models(rows, spec)
     try:
@@ -150,13 +149,10 @@ def response_asset(
     if len(items) == 1 and cap is None:
         item = items[0]
         try:
-            outcome = orchestrate_generation(
-                engine, item.row, spec, gen_id=item.gen_id, parent_gen_id=item.parent_gen_id, prompt=item.prompt
-            )
+            outcome = orchestrate_generation(engine, item.row, spec, gen_id=item.gen_id, parent_gen_id=item.parent_gen_id)
         except GenerationError as exc:
             raise _failure(exc) from exc
-        context.add_output_metadata(materialization_metadata(engine.store, outcome.record, outcome.cache_hit))
-        return outcome.parsed
+        return MaterializeResult(metadata=materialization_metadata(engine.store, outcome.record, outcome.cache_hit))
     metadata = _PartitionMetadata(context, engine.store)
     runner = CohortRunner(
         engine, {stage: spec}, concurrency=generation_slots(inputs.config.concurrency), force=True, observers=[metadata], admission=cap
@@ -172,11 +168,9 @@ def response_asset(
     if summary.failures:
         shown = "\n".join(f"- {f.gen_id}: {f.message}" for f in summary.failures[:20])
         raise Failure(description=f"{len(summary.failures)} of {len(rows)} {stage} generations failed:\n{shown}")
-    context.add_output_metadata(
-        {"generations": len(rows), "llm_calls": summary.llm_calls, "cache_hits": summary.cache_hits}
+    return MaterializeResult(
+        metadata={"generations": len(rows), "llm_calls": summary.llm_calls, "cache_hits": summary.cache_hits}
     )
-    store = engine.store
-    return {item.gen_id: store.read(stage, item.gen_id, "parsed.txt") or "" for item in items}
 
 
 def _spending_cap(
