@@ -24,8 +24,9 @@ from daydreaming_dagster.cli._common import (
 
 if TYPE_CHECKING:
     from rich.console import Console
+    from rich.table import Table
 
-    from daydreaming_dagster.cohort.plan import Plan
+    from daydreaming_dagster.cohort.plan import Plan, PlanRow
     from daydreaming_dagster.cohort.prices import ModelPrice
 
 
@@ -134,49 +135,84 @@ def run(args: argparse.Namespace) -> int:
     return EXIT_BAD_INPUT if problems else EXIT_OK
 
 
-def _print_plan(console: Console, plan: Plan, max_cost: float | None) -> None:
-    from rich.table import Table
-    from rich.text import Text
+# The table's columns: (header, justify). Cells come from ``_cells`` in this order.
+COLUMNS = (
+    ("stage", "left"),
+    ("model", "left"),
+    ("total", "right"),
+    ("done", "right"),
+    ("copy", "right"),
+    ("cached", "right"),
+    ("to call", "right"),
+    ("input tok", "right"),
+    ("output/call\nlow/exp/max", "right"),
+    ("cost USD\nlow–high", "right"),
+    ("expected", "right"),
+    ("spent", "right"),
+)
 
-    table = Table(title=f"DayDreaming plan: cohort {plan.cohort_id} ({plan.data_root})")
-    columns = (
-        ("stage", "left"),
-        ("model", "left"),
-        ("total", "right"),
-        ("done", "right"),
-        ("copy", "right"),
-        ("cached", "right"),
-        ("to call", "right"),
-        ("input tok", "right"),
-        ("output/call\nlow/exp/max", "right"),
-        ("cost USD\nlow–high", "right"),
-        ("expected", "right"),
-        ("spent", "right"),
+
+def _cells(row: PlanRow) -> tuple[str, ...]:
+    """One plan row as text, in ``COLUMNS`` order (the table and the stacked layout share it)."""
+    out, cost, inp = row.output_per_call, row.cost, row.input_tokens
+    return (
+        row.stage,
+        row.model_id,
+        str(row.total),
+        str(row.complete),
+        str(row.copy),
+        str(row.cached),
+        str(row.to_call) + (f" +{row.blocked} blocked" if row.blocked else ""),
+        _tokens(inp.expected) if inp.expected is not None else f"≤{_tokens(inp.high)}",
+        f"{_tokens(out.low)}/{_tokens(out.expected)}/{_tokens(out.high)}",
+        f"{usd(cost.low)}–{usd(cost.high)}" if cost is not None else "unknown",
+        usd(cost.expected) if cost is not None and cost.expected is not None else "?",
+        usd(row.spent),
     )
-    for name, justify in columns:
+
+
+def _plan_table(title: str, rows: list[tuple[str, ...]]) -> Table:
+    from rich.table import Table
+
+    table = Table(title=title)
+    for name, justify in COLUMNS:
         if name == "model":  # user-chosen ids: fold long ones rather than cut them
             table.add_column(name, overflow="fold")
         else:
             table.add_column(name, justify=justify, no_wrap=True)  # type: ignore[arg-type]
-    for row in plan.rows:
-        out = row.output_per_call
-        cost = row.cost
-        inp = row.input_tokens
-        table.add_row(
-            row.stage,
-            row.model_id,
-            str(row.total),
-            str(row.complete),
-            str(row.copy),
-            str(row.cached),
-            str(row.to_call) + (f" +{row.blocked} blocked" if row.blocked else ""),
-            _tokens(inp.expected) if inp.expected is not None else f"≤{_tokens(inp.high)}",
-            f"{_tokens(out.low)}/{_tokens(out.expected)}/{_tokens(out.high)}",
-            f"{usd(cost.low)}–{usd(cost.high)}" if cost is not None else "unknown",
-            usd(cost.expected) if cost is not None and cost.expected is not None else "?",
-            usd(row.spent),
-        )
-    console.print(table)
+    for cells in rows:
+        table.add_row(*cells)
+    return table
+
+
+def _plan_blocks(title: str, rows: list[tuple[str, ...]]) -> str:
+    """The plan stacked, one block per stage and model: readable at any width, and in a pipe."""
+    lines = [title]
+    for stage, model, total, done, copy, cached, to_call, inp, out, cost, expected, spent in rows:
+        lines += [
+            "",
+            f"{stage}  {model}",
+            f"  calls to make  {to_call} (of {total} generations: {done} done, {copy} copies, {cached} cached)",
+            f"  cost USD       {cost}, expected {expected}; spent so far {spent}",
+            f"  tokens         input {inp}; output per call {out} (low/expected/max)",
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def _print_plan(console: Console, plan: Plan, max_cost: float | None) -> None:
+    from rich.measure import Measurement
+    from rich.text import Text
+
+    title = f"DayDreaming plan: cohort {plan.cohort_id} ({plan.data_root})"
+    rows = [_cells(row) for row in plan.rows]
+    table = _plan_table(title, rows)
+    # The table only when every column fits whole; narrower (80 columns, a pipe): stacked, as rich
+    # would otherwise squeeze columns to "…" and drop the model.
+    natural = Measurement.get(console, console.options.update_width(10_000), table).maximum
+    if natural <= console.width:
+        console.print(table)
+    else:
+        console.print(Text(_plan_blocks(title, rows)), end="")
     total = plan.cost
     unknown = plan.unknown_price_models
     plus = f" + unknown ({', '.join(unknown)})" if unknown else ""
