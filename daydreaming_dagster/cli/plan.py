@@ -3,7 +3,9 @@
 Per stage and model: generations in all, already complete, copy-mode essays, answered by the
 response cache, calls to make; input and output tokens; cost as a range in USD; what the cohort
 has already spent. The model strings are checked against the provider's ``/models`` list (the one
-request it makes, which also refreshes the price cache). ``--json`` prints the same for scripts.
+request it makes, which also refreshes the price cache). Like ``daydream run``, it warns when the
+cohort id changed, naming what changed. A table where it fits whole, else one block per stage and
+model (80 columns, a pipe). ``--json`` prints the same for scripts.
 Exit status: 0, or 2 when an input is wrong or a model string is unknown to the provider.
 """
 
@@ -78,12 +80,14 @@ def run(args: argparse.Namespace) -> int:
     import logging
     from pathlib import Path
 
+    from daydreaming_dagster.cohort.checks import cohort_change, reusable_from_cache
     from daydreaming_dagster.cohort.pipeline import load_cohort, pending_model_ids
     from daydreaming_dagster.cohort.plan import build_plan
     from daydreaming_dagster.cohort.prices import fetch_catalogues, model_problems, resolve_prices
     from daydreaming_dagster.core.config import load_experiment_config
     from daydreaming_dagster.core.stages import STAGE_FACTS
     from daydreaming_dagster.engine.cache import ResponseCache
+    from daydreaming_dagster.engine.flow import GenerationContext
     from daydreaming_dagster.engine.store import GensStore
     from daydreaming_dagster.inputs import InputError
     from daydreaming_dagster.llm import LLMConfigurationError, LLMSettings, build_llm_client
@@ -116,6 +120,11 @@ def run(args: argparse.Namespace) -> int:
     used = {str(item.row[STAGE_FACTS[item.stage].model_column]) for item in items}
     prices = resolve_prices(cohort.raw, client, used, catalogues, data_root=data_root)
     cache = ResponseCache.for_data_root(data_root) if config.response_cache else None
+    change = cohort_change(data_root, cohort.tables)
+    if change is not None:  # the same warning as `daydream run`'s
+        fresh = [item for item in items if (item.stage, item.gen_id) in change.new_gen_ids]
+        context = GenerationContext(run_id="plan", store=store, llm=client, cache=cache)
+        warnings.append(change.message(reusable_from_cache(context, cohort.specs(), fresh)))
     plan = build_plan(
         cohort,
         stages,
