@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
-from jinja2 import meta
 from jinja2.sandbox import SandboxedEnvironment
 
 _ENV = SandboxedEnvironment(undefined=jinja2.StrictUndefined, autoescape=False)
@@ -68,12 +67,6 @@ def _compile(source: str, where: str) -> jinja2.Template:
     with _CACHE_LOCK:
         _CACHE[source] = template
     return template
-
-
-def undeclared_variables(source: str, where: str) -> set[str]:
-    """The top-level variables a template uses."""
-    _compile(source, where)
-    return set(meta.find_undeclared_variables(_ENV.parse(source)))
 
 
 def render_prompt(source: str, variables: Mapping[str, Any], *, where: str = "<template>") -> str:

@@ -20,8 +20,6 @@ from daydreaming_dagster.inputs import RawData
 from daydreaming_dagster.inputs.combinations import Combination, concept_payload
 from daydreaming_dagster.stages._common import common_hooks
 
-VARIABLES = frozenset({"concepts"})
-
 
 def draft_parser(raw: RawData, template_id: str) -> Parser:
     name = raw.template("draft", template_id).parser

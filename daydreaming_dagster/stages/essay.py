@@ -22,7 +22,6 @@ from daydreaming_dagster.inputs import RawData
 from daydreaming_dagster.inputs.combinations import Combination
 from daydreaming_dagster.stages._common import common_hooks, load_parent_text
 
-VARIABLES = frozenset({"draft_block", "draft_lines", "links_block"})
 ESSAY_PARSER = Parser(IDENTITY_PARSER, identity_parser)
 
 

@@ -12,8 +12,6 @@ from daydreaming_dagster.inputs import RawData
 from daydreaming_dagster.inputs.combinations import Combination
 from daydreaming_dagster.stages._common import common_hooks, load_parent_text
 
-VARIABLES = frozenset({"response"})
-
 
 def evaluation_parser(raw: RawData, template_id: str) -> Parser:
     strategy = raw.template("evaluation", template_id).parser or ""
