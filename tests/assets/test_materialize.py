@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from dagster import AssetKey, DagsterInstance, materialize
 
-from daydreaming_dagster.core.stages import Stage
+from daydreaming_dagster.core.stages import STAGES, Stage
 from daydreaming_dagster.definitions import ASSETS, build_resources
 from daydreaming_dagster.engine.store import GensStore
 from daydreaming_dagster.testing.mock_llm import MockLLMResource
@@ -134,7 +134,10 @@ def test_partitions_are_synced_incrementally(compat_data_root: Path) -> None:
 def test_definitions_load_as_dagster_dev_does() -> None:
     from daydreaming_dagster import definitions
 
-    definitions.defs.validate_loadable(definitions.defs)
+    definitions.defs.validate_loadable(definitions.defs)  # raises what `dagster dev` would show
+    keys = {key.to_user_string() for key in definitions.defs.resolve_all_asset_keys()}
+    assert {f"{stage}_{kind}" for stage in STAGES for kind in ("prompt", "response")} <= keys
+    assert definitions.defs.resolve_job_def("build_tasks_job").name == "build_tasks_job"
 
 
 def test_one_run_over_many_partitions_generates_them_concurrently(compat_data_root: Path) -> None:
