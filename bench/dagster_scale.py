@@ -106,7 +106,7 @@ def _timed(fn: Any, *args: Any, **kwargs: Any) -> tuple[float, Any]:
 def register_part(storage: str, keys_n: int, stale: int) -> dict[str, Any]:
     from bench.partitions_scale import _bulk_delete
     from daydreaming_dagster.core.ids import reserve_gen_id
-    from daydreaming_dagster.resources.instance import sync_dynamic_partitions
+    from daydreaming_dagster.resources.partition_sync import sync_dynamic_partitions
 
     keys = [reserve_gen_id("evaluation", f"bench-task-{i}") for i in range(keys_n)]
     row: dict[str, Any] = {"storage": storage, "keys": keys_n, "load_before": loadavg()[0]}
@@ -140,7 +140,8 @@ def report_part(storage: str, generations: int, singles: int) -> dict[str, Any]:
     from daydreaming_dagster.engine.record import GenerationRecord
     from daydreaming_dagster.engine.store import GensStore
     from daydreaming_dagster.llm import LLMResponse, Usage
-    from daydreaming_dagster.resources.instance import InstanceReporter, materialization_metadata
+    from daydreaming_dagster.resources.materialization_metadata import materialization_metadata
+    from daydreaming_dagster.resources.reporter import InstanceReporter
 
     row: dict[str, Any] = {"storage": storage, "generations": generations, "load_before": loadavg()[0]}
     response = LLMResponse(text="", finish_reason="stop", usage=Usage(prompt_tokens=100, completion_tokens=50,

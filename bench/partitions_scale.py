@@ -74,8 +74,8 @@ def _bulk_delete(instance: Any, name: str, keys: Sequence[str]) -> None:
 def sync_part(size: int, stale: int) -> dict[str, Any]:
     from dagster import DagsterInstance, DynamicPartitionsDefinition
 
-    from daydreaming_dagster.assets.partitions import sync_dynamic_partitions
     from daydreaming_dagster.core.ids import reserve_gen_id
+    from daydreaming_dagster.resources.partition_sync import sync_dynamic_partitions
 
     keys = [reserve_gen_id("evaluation", f"bench-task-{i}") for i in range(size)]
     partitions = DynamicPartitionsDefinition(name="evaluation_gens")

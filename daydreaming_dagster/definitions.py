@@ -12,8 +12,7 @@ from dagster import Definitions, define_asset_job, load_assets_from_modules
 
 from daydreaming_dagster.assets import group_generation, group_results, group_task_definitions
 from daydreaming_dagster.core.paths import default_data_root
-from daydreaming_dagster.core.stages import STAGES
-from daydreaming_dagster.resources.io_managers import CSVIOManager, GensPromptIOManager, GensResponseIOManager
+from daydreaming_dagster.resources.io_managers import CSVIOManager
 from daydreaming_dagster.resources.llm import LLMResource
 from daydreaming_dagster.resources.settings import DataRootResource, ExperimentResource
 
@@ -33,9 +32,6 @@ def build_resources(data_root: str | None = None, llm: LLMResource | None = None
         "parsing_io_manager": CSVIOManager(base_path=str(Path(root) / "5_parsing")),
         "summary_io_manager": CSVIOManager(base_path=str(Path(root) / "6_summary")),
     }
-    for stage in STAGES:
-        resources[f"{stage}_prompt_io_manager"] = GensPromptIOManager(data_root=root, stage=stage)
-        resources[f"{stage}_response_io_manager"] = GensResponseIOManager(data_root=root, stage=stage)
     return resources
 
 

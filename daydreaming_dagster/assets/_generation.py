@@ -2,11 +2,16 @@
 
 A run covering one partition calls the engine once. A run covering several (a single-run backfill,
 ``BackfillPolicy.single_run()``) runs them concurrently through the CohortRunner, so one Dagster run
-works at the provider's limit instead of one process launch per generation. The response asset
-receives the prompts its prompt asset rendered, so nothing is rendered twice.
+works at the provider's limit instead of one process launch per generation.
+
+The engine writes every file of a generation, ``prompt.txt`` included, as in ``daydream run``; no IO
+manager writes into ``gens/``. The prompt asset renders and checks the prompts (a missing parent
+or a template problem fails it, before any call) and records their size; the response asset
+generates, rendering the prompt again inside the engine (cheaper than handing 100,000 prompts
+between steps through files, and the prompt written is the one sent).
 
 Every partition's materialization carries the same metadata as ``daydream run`` reports
-(``resources/instance.py``). Every LLM request holds a slot of the instance's pool
+(``resources/materialization_metadata.py``). Every LLM request holds a slot of the instance's pool
 ``llm/<provider>`` (``resources/pool_gate.py``), so concurrent runs share the provider's limit.
 """
 
@@ -16,7 +21,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import pandas as pd
-from dagster import AssetExecutionContext, Failure, MetadataValue
+from dagster import AssetExecutionContext, Failure, MaterializeResult, MetadataValue
 
 from daydreaming_dagster.assets._run_inputs import RunInputs, run_inputs
 from daydreaming_dagster.cohort.budget import SpendingCap
@@ -33,11 +38,12 @@ from daydreaming_dagster.engine.flow import (
     orchestrate_generation,
     prepare_prompt,
 )
-from daydreaming_dagster.engine.store import PARSED, GensStore
+from daydreaming_dagster.engine.store import GensStore
 from daydreaming_dagster.inputs.combinations import combinations_from_selection
 from daydreaming_dagster.llm import RequestGate
-from daydreaming_dagster.resources.instance import materialization_metadata, prompt_metadata
+from daydreaming_dagster.resources.dagster_internals import add_partition_metadata
 from daydreaming_dagster.resources.llm import LLMResource
+from daydreaming_dagster.resources.materialization_metadata import materialization_metadata, prompt_metadata
 from daydreaming_dagster.resources.pool_gate import InstancePoolGate
 from daydreaming_dagster.resources.settings import DataRootResource, ExperimentResource
 from daydreaming_dagster.stages import build_stage_specs
@@ -83,8 +89,8 @@ def prompt_asset(
     tasks: pd.DataFrame,
     data_root: DataRootResource,
     experiment: ExperimentResource,
-) -> str | None | dict[str, str | None]:
-    """Body of ``<stage>_prompt``: render the prompt(s); None in copy mode."""
+) -> MaterializeResult:
+    """Body of ``<stage>_prompt``: render and check the prompt(s); writes nothing (module doc)."""
     inputs = run_inputs(context, data_root, experiment)
     spec = _spec(stage, inputs, data_root)
     engine = _prompt_context(context, data_root)
@@ -96,30 +102,24 @@ def prompt_asset(
             raise _failure(exc) from exc
     if len(prompts) == 1:
         (prompt,) = prompts.values()
-        context.add_output_metadata(prompt_metadata(prompt))
-        return prompt
+        return MaterializeResult(metadata=prompt_metadata(prompt))
     add_partition_metadata(context, {gen_id: prompt_metadata(prompt) for gen_id, prompt in prompts.items()})
-    return prompts
+    return MaterializeResult()
 
 
 def response_asset(
     context: AssetExecutionContext,
     stage: Stage,
     tasks: pd.DataFrame,
-    prompts: str | None | Mapping[str, str | None],
     data_root: DataRootResource,
     experiment: ExperimentResource,
     llm: LLMResource,
-) -> str | dict[str, str]:
-    """Body of ``<stage>_response``: generate the partition(s) through the engine."""
+) -> MaterializeResult:
+    """Body of ``<stage>_response``: generate the partition(s) through the engine (it writes the files)."""
     inputs = run_inputs(context, data_root, experiment)
     spec = _spec(stage, inputs, data_root)
     rows = _rows(context, tasks, stage)
-    by_gen = prompts if isinstance(prompts, Mapping) else {rows[0]["gen_id"]: prompts} if len(rows) == 1 else {}
-    items = [
-        WorkItem(stage, item.gen_id, item.parent_gen_id, item.row, prompt=by_gen.get(item.gen_id))
-        for item in work_items(stage, rows)
-    ]
+    items = work_items(stage, rows)
     client = llm.build_client(
         inputs.raw.routes(), default_max_in_flight=inputs.config.concurrency, request_gate=_request_gate(context)
     )
@@ -154,17 +154,14 @@ def _generate(
     engine: GenerationContext,
     cap: SpendingCap | None,
     concurrency: int,
-) -> str | dict[str, str]:
+) -> MaterializeResult:
     if len(items) == 1 and cap is None:
         item = items[0]
         try:
-            outcome = orchestrate_generation(
-                engine, item.row, spec, gen_id=item.gen_id, parent_gen_id=item.parent_gen_id, prompt=item.prompt
-            )
+            outcome = orchestrate_generation(engine, item.row, spec, gen_id=item.gen_id, parent_gen_id=item.parent_gen_id)
         except GenerationError as exc:
             raise _failure(exc) from exc
-        context.add_output_metadata(materialization_metadata(engine.store, outcome.record, outcome.cache_hit))
-        return outcome.parsed
+        return MaterializeResult(metadata=materialization_metadata(engine.store, outcome.record, outcome.cache_hit))
     metadata = _PartitionMetadata(context, engine.store)
     runner = CohortRunner(
         engine, {stage: spec}, concurrency=generation_slots(concurrency), force=True, observers=[metadata], admission=cap
@@ -181,11 +178,9 @@ def _generate(
     if summary.failures:
         shown = "\n".join(f"- {f.gen_id}: {f.message}" for f in summary.failures[:20])
         raise Failure(description=f"{len(summary.failures)} of {len(rows)} {stage} generations failed:\n{shown}")
-    context.add_output_metadata(
-        {"generations": len(rows), "llm_calls": summary.llm_calls, "cache_hits": summary.cache_hits}
+    return MaterializeResult(
+        metadata={"generations": len(rows), "llm_calls": summary.llm_calls, "cache_hits": summary.cache_hits}
     )
-    store = engine.store
-    return {item.gen_id: store.read(stage, item.gen_id, PARSED) or "" for item in items}
 
 
 class _PartitionMetadata:
@@ -201,31 +196,4 @@ class _PartitionMetadata:
             self.by_partition[item.gen_id] = materialization_metadata(self.store, outcome.record, outcome.cache_hit)
 
 
-def add_partition_metadata(context: AssetExecutionContext, by_partition: Mapping[str, Mapping[str, Any]]) -> None:
-    """Give each partition of a multi-partition run its own materialization metadata, in O(N).
-
-    ``context.add_asset_metadata(..., partition_key=k)`` is the public way, but each call loads every
-    key of the dynamic partitions set to validate ``k`` and copies all the metadata gathered so far:
-    O(N^2) for a backfill of N partitions (minutes at 10,000). So the metadata goes into the step's
-    accumulator at once (Dagster 1.13's internals, what ``add_asset_metadata`` updates); if those
-    moved, the partitions keep the run's totals only.
-    """
-    if not by_partition:
-        return
-    try:
-        from dagster._core.execution.context.metadata_logging import (
-            AssetMetadataHandle,
-            OutputMetadataAccumulator,
-        )
-
-        step = context.op_execution_context._step_execution_context
-        merged = dict(step._metadata_accumulator.per_output_metadata)
-        for partition, metadata in by_partition.items():
-            handle = AssetMetadataHandle(asset_key=context.asset_key, partition_key=partition)
-            merged[handle] = {**merged.get(handle, {}), **metadata}
-        step._metadata_accumulator = OutputMetadataAccumulator(per_output_metadata=merged)
-    except (ImportError, AttributeError, TypeError) as exc:  # pragma: no cover - a Dagster whose internals moved
-        context.log.warning(f"per-partition metadata skipped ({type(exc).__name__}: {exc})")
-
-
-__all__ = ["materialization_metadata", "prompt_asset", "response_asset"]
+__all__ = ["prompt_asset", "response_asset"]

@@ -4,6 +4,9 @@ Backfills: one run over every selected partition by default (``BackfillPolicy.si
 ``DD_BACKFILL_MAX_PARTITIONS_PER_RUN=N`` (read when the code location loads) a backfill fans out
 into runs of at most N partitions each, which the daemon launches in parallel (docs/dagster.md).
 
+Neither asset has an IO manager: the engine writes every file under ``gens/`` (prompt.txt included,
+once), and the response asset depends on the prompt asset for order and lineage, not for a value.
+
 The response assets run in the Dagster pool ``llm`` (generation steps in progress across runs);
 their requests also hold slots of the pools ``llm/<provider>`` (``resources/pool_gate.py``).
 
@@ -18,6 +21,7 @@ from dagster import (
     AssetIn,
     AssetsDefinition,
     BackfillPolicy,
+    MaterializeResult,
     asset,
 )
 
@@ -50,9 +54,9 @@ def stage_assets(stage: Stage) -> tuple[AssetsDefinition, AssetsDefinition]:
         group_name=facts.asset_group,
         partitions_def=PARTITIONS_BY_STAGE[stage],
         ins={"tasks": AssetIn(facts.task_asset)},
-        io_manager_key=f"{stage}_prompt_io_manager",
         backfill_policy=policy,
-        description=f"The rendered {stage} prompt, persisted as gens/{stage}/<gen_id>/prompt.txt "
+        description=f"The {stage} prompt, rendered and checked (template, parent) before any call; "
+        f"gens/{stage}/<gen_id>/prompt.txt is written by the engine when the response is generated "
         "(none for copy-mode essays).",
     )
     def prompt(
@@ -60,28 +64,28 @@ def stage_assets(stage: Stage) -> tuple[AssetsDefinition, AssetsDefinition]:
         tasks: pd.DataFrame,
         data_root: DataRootResource,
         experiment_config: ExperimentResource,
-    ) -> Any:  # str, None (copy mode), or {gen_id: prompt} for a multi-partition run
+    ) -> MaterializeResult:
         return prompt_asset(context, stage, tasks, data_root, experiment_config)
 
     @asset(
         name=f"{stage}_response",
         group_name=facts.asset_group,
         partitions_def=PARTITIONS_BY_STAGE[stage],
-        ins={"tasks": AssetIn(facts.task_asset), "prompts": AssetIn(f"{stage}_prompt")},
-        io_manager_key=f"{stage}_response_io_manager",
+        ins={"tasks": AssetIn(facts.task_asset)},
+        deps=[prompt],
         backfill_policy=policy,
         pool=STEP_POOL,
-        description=f"Generate (or copy), validate, parse and write gens/{stage}/<gen_id>/* through the "
-        "generation engine; several partitions in one run are generated concurrently.",
+        description=f"Generate (or copy), validate, parse and write gens/{stage}/<gen_id>/* (prompt.txt, "
+        "raw.txt, parsed.txt, metadata.json) through the generation engine; several partitions in one "
+        "run are generated concurrently.",
     )
     def response(
         context: AssetExecutionContext,
         tasks: pd.DataFrame,
-        prompts: Any,
         data_root: DataRootResource,
         experiment_config: ExperimentResource,
         llm: LLMResource,
-    ) -> Any:  # str, or {gen_id: text} for a multi-partition run
-        return response_asset(context, stage, tasks, prompts, data_root, experiment_config, llm)
+    ) -> MaterializeResult:
+        return response_asset(context, stage, tasks, data_root, experiment_config, llm)
 
     return prompt, response

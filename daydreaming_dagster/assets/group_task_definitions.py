@@ -19,7 +19,7 @@ from dagster import (
 )
 
 from daydreaming_dagster.assets._run_inputs import run_inputs
-from daydreaming_dagster.assets.partitions import PARTITIONS_BY_STAGE, sync_dynamic_partitions
+from daydreaming_dagster.assets.partitions import PARTITIONS_BY_STAGE
 from daydreaming_dagster.cohort.tasks import (
     build_draft_tasks,
     build_essay_tasks,
@@ -37,6 +37,7 @@ from daydreaming_dagster.inputs.combinations import (
     selection_table,
 )
 from daydreaming_dagster.inputs.types import RAW_DIR
+from daydreaming_dagster.resources.partition_sync import sync_dynamic_partitions
 from daydreaming_dagster.resources.settings import DataRootResource, ExperimentResource
 
 GROUP = "task_definitions"

@@ -3,7 +3,9 @@
 Per stage and model: generations in all, already complete, copy-mode essays, answered by the
 response cache, calls to make; input and output tokens; cost as a range in USD; what the cohort
 has already spent. The model strings are checked against the provider's ``/models`` list (the one
-request it makes, which also refreshes the price cache). ``--json`` prints the same for scripts.
+request it makes, which also refreshes the price cache). Like ``daydream run``, it warns when the
+cohort id changed, naming what changed. A table where it fits whole, else one block per stage and
+model (80 columns, a pipe). ``--json`` prints the same for scripts.
 Exit status: 0, or 2 when an input is wrong or a model string is unknown to the provider.
 """
 
@@ -24,8 +26,9 @@ from daydreaming_dagster.cli._common import (
 
 if TYPE_CHECKING:
     from rich.console import Console
+    from rich.table import Table
 
-    from daydreaming_dagster.cohort.plan import Plan
+    from daydreaming_dagster.cohort.plan import Plan, PlanRow
     from daydreaming_dagster.cohort.prices import ModelPrice
 
 
@@ -77,10 +80,12 @@ def run(args: argparse.Namespace) -> int:
     import logging
     from pathlib import Path
 
+    from daydreaming_dagster.cohort.checks import cohort_change, reusable_from_cache
     from daydreaming_dagster.cohort.pipeline import check_models, load_cohort
     from daydreaming_dagster.cohort.plan import build_plan
     from daydreaming_dagster.core.config import load_experiment_config
     from daydreaming_dagster.engine.cache import ResponseCache
+    from daydreaming_dagster.engine.flow import GenerationContext
     from daydreaming_dagster.engine.store import GensStore
     from daydreaming_dagster.inputs import InputError
     from daydreaming_dagster.llm import LLMConfigurationError, LLMSettings, build_llm_client
@@ -107,6 +112,11 @@ def run(args: argparse.Namespace) -> int:
         warnings.append(f"`daydream run` would stop before its first call: {models.not_ready}")
     warnings.extend(models.catalogues.warnings)
     cache = ResponseCache.for_data_root(data_root) if config.response_cache else None
+    change = cohort_change(data_root, cohort.tables)
+    if change is not None:  # the same warning as `daydream run`'s
+        fresh = [item for item in items if (item.stage, item.gen_id) in change.new_gen_ids]
+        context = GenerationContext(run_id="plan", store=store, llm=client, cache=cache)
+        warnings.append(change.message(reusable_from_cache(context, cohort.specs(), fresh)))
     plan = build_plan(
         cohort,
         stages,
@@ -126,49 +136,84 @@ def run(args: argparse.Namespace) -> int:
     return EXIT_BAD_INPUT if models.problems else EXIT_OK
 
 
-def _print_plan(console: Console, plan: Plan, max_cost: float | None) -> None:
-    from rich.table import Table
-    from rich.text import Text
+# The table's columns: (header, justify). Cells come from ``_cells`` in this order.
+COLUMNS = (
+    ("stage", "left"),
+    ("model", "left"),
+    ("total", "right"),
+    ("done", "right"),
+    ("copy", "right"),
+    ("cached", "right"),
+    ("to call", "right"),
+    ("input tok", "right"),
+    ("output/call\nlow/exp/max", "right"),
+    ("cost USD\nlow–high", "right"),
+    ("expected", "right"),
+    ("spent", "right"),
+)
 
-    table = Table(title=f"DayDreaming plan: cohort {plan.cohort_id} ({plan.data_root})")
-    columns = (
-        ("stage", "left"),
-        ("model", "left"),
-        ("total", "right"),
-        ("done", "right"),
-        ("copy", "right"),
-        ("cached", "right"),
-        ("to call", "right"),
-        ("input tok", "right"),
-        ("output/call\nlow/exp/max", "right"),
-        ("cost USD\nlow–high", "right"),
-        ("expected", "right"),
-        ("spent", "right"),
+
+def _cells(row: PlanRow) -> tuple[str, ...]:
+    """One plan row as text, in ``COLUMNS`` order (the table and the stacked layout share it)."""
+    out, cost, inp = row.output_per_call, row.cost, row.input_tokens
+    return (
+        row.stage,
+        row.model_id,
+        str(row.total),
+        str(row.complete),
+        str(row.copy),
+        str(row.cached),
+        str(row.to_call) + (f" +{row.blocked} blocked" if row.blocked else ""),
+        _tokens(inp.expected) if inp.expected is not None else f"≤{_tokens(inp.high)}",
+        f"{_tokens(out.low)}/{_tokens(out.expected)}/{_tokens(out.high)}",
+        f"{usd(cost.low)}–{usd(cost.high)}" if cost is not None else "unknown",
+        usd(cost.expected) if cost is not None and cost.expected is not None else "?",
+        usd(row.spent),
     )
-    for name, justify in columns:
+
+
+def _plan_table(title: str, rows: list[tuple[str, ...]]) -> Table:
+    from rich.table import Table
+
+    table = Table(title=title)
+    for name, justify in COLUMNS:
         if name == "model":  # user-chosen ids: fold long ones rather than cut them
             table.add_column(name, overflow="fold")
         else:
             table.add_column(name, justify=justify, no_wrap=True)  # type: ignore[arg-type]
-    for row in plan.rows:
-        out = row.output_per_call
-        cost = row.cost
-        inp = row.input_tokens
-        table.add_row(
-            row.stage,
-            row.model_id,
-            str(row.total),
-            str(row.complete),
-            str(row.copy),
-            str(row.cached),
-            str(row.to_call) + (f" +{row.blocked} blocked" if row.blocked else ""),
-            _tokens(inp.expected) if inp.expected is not None else f"≤{_tokens(inp.high)}",
-            f"{_tokens(out.low)}/{_tokens(out.expected)}/{_tokens(out.high)}",
-            f"{usd(cost.low)}–{usd(cost.high)}" if cost is not None else "unknown",
-            usd(cost.expected) if cost is not None and cost.expected is not None else "?",
-            usd(row.spent),
-        )
-    console.print(table)
+    for cells in rows:
+        table.add_row(*cells)
+    return table
+
+
+def _plan_blocks(title: str, rows: list[tuple[str, ...]]) -> str:
+    """The plan stacked, one block per stage and model: readable at any width, and in a pipe."""
+    lines = [title]
+    for stage, model, total, done, copy, cached, to_call, inp, out, cost, expected, spent in rows:
+        lines += [
+            "",
+            f"{stage}  {model}",
+            f"  calls to make  {to_call} (of {total} generations: {done} done, {copy} copies, {cached} cached)",
+            f"  cost USD       {cost}, expected {expected}; spent so far {spent}",
+            f"  tokens         input {inp}; output per call {out} (low/expected/max)",
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def _print_plan(console: Console, plan: Plan, max_cost: float | None) -> None:
+    from rich.measure import Measurement
+    from rich.text import Text
+
+    title = f"DayDreaming plan: cohort {plan.cohort_id} ({plan.data_root})"
+    rows = [_cells(row) for row in plan.rows]
+    table = _plan_table(title, rows)
+    # The table only when every column fits whole; narrower (80 columns, a pipe): stacked, as rich
+    # would otherwise squeeze columns to "…" and drop the model.
+    natural = Measurement.get(console, console.options.update_width(10_000), table).maximum
+    if natural <= console.width:
+        console.print(table)
+    else:
+        console.print(Text(_plan_blocks(title, rows)), end="")
     total = plan.cost
     unknown = plan.unknown_price_models
     plus = f" + unknown ({', '.join(unknown)})" if unknown else ""

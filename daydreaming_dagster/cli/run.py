@@ -371,7 +371,7 @@ def _run_prepared(
     progress = RichStageProgress(console) if not args.quiet else PlainStopNotice(console)
     reporter = None
     if dagster_home():  # one state for both front doors (docs/dagster.md)
-        from daydreaming_dagster.resources.instance import reporter_from_env
+        from daydreaming_dagster.resources.reporter import reporter_from_env
 
         reporter = reporter_from_env(context.store, cohort.tables, warn=lambda text: _warn(console, text))
     try:

@@ -3,7 +3,9 @@
 - ``description_gaps``: concepts shown with a fallback text because their description file at the
   chosen level is missing (likely misnamed: the files of that folder matching no concept are listed).
 - ``cohort_change``: the cohort id that salts evaluation ids changed since the last task tables;
-  which input changed and how many generations get new ids.
+  which input changed, in the user's terms ("concept `x` added", "evaluation model `y` removed",
+  "draft template `z` added"), and how many generations get new ids. ``daydream run`` and
+  ``daydream plan`` both warn with it.
 - ``orphans``: generation folders that no task of the current tables names (an earlier cohort's).
 """
 
@@ -18,11 +20,11 @@ from typing import Any
 import pandas as pd
 
 from daydreaming_dagster.cohort.runner import WorkItem
-from daydreaming_dagster.cohort.tasks import TABLE_FILES, TASKS_DIR, TaskTables
+from daydreaming_dagster.cohort.tasks import TABLE_FILES, TASKS_DIR, TaskTables, read_task_table
 from daydreaming_dagster.core.stages import STAGE_FACTS, STAGES, Stage
 from daydreaming_dagster.engine.flow import GenerationContext, GenerationError, StageSpec, plan_call
 from daydreaming_dagster.inputs import RawData
-from daydreaming_dagster.inputs.combinations import Combination
+from daydreaming_dagster.inputs.combinations import Combination, combinations_from_selection
 from daydreaming_dagster.inputs.types import RAW_DIR
 from daydreaming_dagster.llm import LLMError
 
@@ -72,7 +74,7 @@ def description_gaps(raw: RawData, combos: Iterable[Combination]) -> list[Descri
 class CohortChange:
     previous: str
     current: str
-    changes: tuple[str, ...]  # what differs between the two manifests
+    changes: tuple[str, ...]  # what differs between the two manifests, in the user's terms
     new_ids: Mapping[Stage, int] = field(default_factory=dict)  # generations whose gen_id is new
     new_gen_ids: frozenset[tuple[Stage, str]] = frozenset()
 
@@ -98,22 +100,80 @@ def _manifest(data_root: Path, cohort_id: str) -> dict[str, Any] | None:
     return value if isinstance(value, dict) else None
 
 
-def _diff(old: Mapping[str, Any], new: Mapping[str, Any], prefix: str = "") -> list[str]:
+# The manifest's lists, as a user names their items (``combos`` is told as concepts instead).
+_ITEM_NAMES = {
+    "templates.draft": "draft template",
+    "templates.essay": "essay template",
+    "templates.evaluation": "evaluation template",
+    "llms.generation": "generation model",
+    "llms.evaluation": "evaluation model",
+}
+
+
+def _listed(what: str, ids: Iterable[str], verb: str) -> list[str]:
+    """``concept `a` added``; ``concepts `a`, `b`, `c` and 4 more added``; nothing for no id."""
+    ids = sorted(ids)
+    if not ids:
+        return []
+    shown = ", ".join(f"`{i}`" for i in ids[:3]) + (f" and {len(ids) - 3} more" if len(ids) > 3 else "")
+    return [f"{what}{'s' if len(ids) > 1 else ''} {shown} {verb}"]
+
+
+def _added_removed(what: str, old: Iterable[str], new: Iterable[str]) -> list[str]:
+    before, after = set(old), set(new)
+    return [*_listed(what, after - before, "added"), *_listed(what, before - after, "removed")]
+
+
+def _combo_changes(old_ids: list[str], new_ids: list[str], old: list[Combination], new: list[Combination]) -> list[str]:
+    """The combinations' change as the concepts (and settings) that differ, not as combo ids.
+
+    ``old``/``new`` map combo ids to concepts (the previous selection table on disk, this run's
+    combinations); a combo id neither knows is counted instead.
+    """
+    if set(old_ids) == set(new_ids):
+        return []
+    was = {c.combo_id: c for c in [*new, *old]}  # each side's own definition first
+    now = {c.combo_id: c for c in [*old, *new]}
+    if not (set(old_ids) <= set(was) and set(new_ids) <= set(now)):
+        return [_combination_count(old_ids, new_ids)]
+    before, after = [was[i] for i in old_ids], [now[i] for i in new_ids]
+    out = _added_removed("concept", {c for x in before for c in x.concept_ids}, {c for x in after for c in x.concept_ids})
+    for what, value in (("description level", lambda c: c.description_level), ("k_max", lambda c: str(c.k_max))):
+        old_values, new_values = sorted({value(c) for c in before}), sorted({value(c) for c in after})
+        if old_values != new_values:
+            out.append(f"{what} {', '.join(old_values)} -> {', '.join(new_values)}")
+    if not out:  # the same concepts and settings, other groupings (an edited curated selection)
+        out.append(_combination_count(old_ids, new_ids))
+    return out
+
+
+def _combination_count(old_ids: list[str], new_ids: list[str]) -> str:
+    return f"{len(set(new_ids) - set(old_ids))} combination(s) added, {len(set(old_ids) - set(new_ids))} removed"
+
+
+def _manifest_changes(old: Mapping[str, Any], new: Mapping[str, Any], prefix: str = "") -> list[str]:
+    """Templates and models added or removed (other keys: their old and new value)."""
     out = []
     for key in sorted(set(old) | set(new)):
         a, b = old.get(key), new.get(key)
         name = f"{prefix}{key}"
+        if name == "combos" or a == b:
+            continue
         if isinstance(a, Mapping) and isinstance(b, Mapping):
-            out.extend(_diff(a, b, f"{name}."))
-        elif a != b:
-            if isinstance(a, list) and isinstance(b, list):
-                added, removed = sorted(set(b) - set(a)), sorted(set(a) - set(b))
-                parts = [f"+{len(added)}" if added else "", f"-{len(removed)}" if removed else ""]
-                sample = ", ".join([*(f"+{x}" for x in added[:3]), *(f"-{x}" for x in removed[:3])])
-                out.append(f"{name} {' '.join(p for p in parts if p)} ({sample})")
-            else:
-                out.append(f"{name}: {a!r} -> {b!r}")
+            out.extend(_manifest_changes(a, b, f"{name}."))
+        elif isinstance(a, list) and isinstance(b, list):
+            out.extend(_added_removed(_ITEM_NAMES.get(name, name), map(str, a), map(str, b)))
+        else:
+            out.append(f"{name}: {a!r} -> {b!r}")
     return out
+
+
+def _previous_combinations(data_root: Path) -> list[Combination]:
+    """The combinations of the task tables on disk (the previous run's), or none if unreadable."""
+    try:
+        return combinations_from_selection(read_task_table(data_root, "selection"))
+    except (OSError, ValueError, KeyError):
+        return []
 
 
 def previous_tables(data_root: Path) -> dict[Stage, set[str]]:
@@ -142,7 +202,17 @@ def cohort_change(data_root: Path, tables: TaskTables) -> CohortChange | None:
     if previous is None or previous == tables.cohort_id:
         return None
     old_manifest = _manifest(data_root, previous)
-    changes = tuple(_diff(old_manifest, tables.manifest)) if old_manifest is not None else ()
+    changes: tuple[str, ...] = ()
+    if old_manifest is not None:
+        combos = _combo_changes(
+            [str(c) for c in old_manifest.get("combos", [])],
+            [str(c) for c in tables.manifest["combos"]],
+            _previous_combinations(data_root),
+            tables.combinations,
+        )
+        changes = tuple(combos + _manifest_changes(old_manifest, tables.manifest))
+        if not changes:  # the same inputs: the id came from DD_COHORT
+            changes = ("DD_COHORT set, changed or unset",)
     before = previous_tables(data_root)
     new_ids: dict[Stage, int] = {}
     new_gen_ids: set[tuple[Stage, str]] = set()

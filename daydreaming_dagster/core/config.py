@@ -2,7 +2,7 @@
 
 Defaults are upstream's ``ExperimentConfig``. A data root may carry ``experiment.toml`` with any of
 these fields; the CLI's flags override the file. A plain pydantic model: the Dagster resource that
-reads it at run start lives in ``resources/experiment_config.py``.
+reads it at run start is ``ExperimentResource`` in ``resources/settings.py``.
 """
 
 from __future__ import annotations

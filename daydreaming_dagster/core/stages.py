@@ -14,7 +14,6 @@ from typing import Literal
 
 Stage = Literal["draft", "essay", "evaluation"]
 STAGES: tuple[Stage, ...] = ("draft", "essay", "evaluation")
-ParserFamily = Literal["draft", "identity", "score"]
 
 
 @dataclass(frozen=True)
@@ -28,7 +27,6 @@ class StageFacts:
     task_id_column: str  # task-row column holding the task id (metadata "task_id")
     function_name: str  # upstream's asset function name, kept in metadata.json ("function")
     task_keys: tuple[str, ...]  # task-row columns upstream copied into metadata.json after its keys
-    parser_family: ParserFamily  # draft: per-template parser; identity; score: evaluation strategy
     partitions: str  # Dagster dynamic partitions set (keyed by gen_id)
     asset_group: str  # Dagster group of the stage's prompt and response assets
     max_tokens_setting: str  # ExperimentConfig field
@@ -52,7 +50,6 @@ STAGE_FACTS: Mapping[Stage, StageFacts] = MappingProxyType(
             task_id_column="draft_task_id",
             function_name="draft_response",
             task_keys=("combo_id",),
-            parser_family="draft",
             partitions="draft_gens",
             asset_group="generation_draft",
             max_tokens_setting="draft_generation_max_tokens",
@@ -69,7 +66,6 @@ STAGE_FACTS: Mapping[Stage, StageFacts] = MappingProxyType(
             task_id_column="essay_task_id",
             function_name="essay_response",
             task_keys=("essay_template",),
-            parser_family="identity",
             partitions="essay_gens",
             asset_group="generation_essays",
             max_tokens_setting="essay_generation_max_tokens",
@@ -86,7 +82,6 @@ STAGE_FACTS: Mapping[Stage, StageFacts] = MappingProxyType(
             task_id_column="evaluation_task_id",
             function_name="evaluation_response",
             task_keys=("evaluation_template",),
-            parser_family="score",
             partitions="evaluation_gens",
             asset_group="evaluation",
             max_tokens_setting="evaluation_max_tokens",

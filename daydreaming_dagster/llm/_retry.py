@@ -78,12 +78,6 @@ class RetryPolicy:
         """A server's Retry-After as it will be honoured (capped when ``max_retry_after_s`` is set)."""
         return retry_after if self.max_retry_after_s is None else min(retry_after, self.max_retry_after_s)
 
-    def wait_s(self, failed_attempt: int, retry_after: float | None) -> float:
-        """The wait before the next attempt, ignoring the budget: Retry-After when given, else back-off."""
-        if retry_after is not None and retry_after >= 0:
-            return self.retry_after_s(retry_after)
-        return self.backoff_s(failed_attempt)
-
 
 class RetryBudget:
     """The time left to one generation, shared by its back-offs and its waits for the breaker.

@@ -23,7 +23,8 @@ free slots, enqueue, select a free slot, then update it by id); on PostgreSQL (a
 claimants can take the same row, which is rare for steps but measured here for requests (3 in
 flight with a limit of 2, 8 threads). The gate claims with one compare-and-set per candidate row,
 ``UPDATE concurrency_slots SET run_id, step_key WHERE id = ? AND step_key IS NULL``, inside a
-transaction: exactly one claimant wins a row, on SQLite and on PostgreSQL. Waiters poll with a
+transaction: exactly one claimant wins a row, on SQLite and on PostgreSQL (that SQL on Dagster's
+private table is in ``resources/dagster_internals.py``). Waiters poll with a
 jittered back-off (``min_poll_s`` growing to ``max_poll_s``); there is no queue, so no strict FIFO
 among waiters. Do not give an asset one of the request pools (Dagster's own step claims on the same
 rows would race with these). If a process dies holding a slot, the daemon's run monitoring frees
@@ -41,8 +42,9 @@ import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 
-import sqlalchemy as db
 from dagster import DagsterInstance
+
+from daydreaming_dagster.resources.dagster_internals import claim_pool_slot, free_pool_slot
 
 POOL_PREFIX = "llm"
 #: The pool of the generation steps (the ``<stage>_response`` assets): generation steps in
@@ -134,34 +136,10 @@ class InstancePoolGate:
 
     def _try_claim(self, pool: str, claim_key: str) -> bool:
         """One compare-and-set over the pool's free slot rows; True when one is ours."""
-        slots = _slots_table()
-        free = db.and_(slots.c.concurrency_key == pool, slots.c.step_key.is_(None), slots.c.deleted.is_(False))
-        with self.storage.index_transaction() as conn:
-            ids = [row[0] for row in conn.execute(db.select(slots.c.id).where(free).limit(16))]
-            random.shuffle(ids)  # claimants racing for the same row would mostly lose to each other
-            for slot_id in ids:
-                claimed = conn.execute(
-                    slots.update()
-                    .where(db.and_(slots.c.id == slot_id, slots.c.step_key.is_(None), slots.c.deleted.is_(False)))
-                    .values(run_id=self.run_id, step_key=claim_key)
-                )
-                if claimed.rowcount == 1:
-                    return True
-        return False
+        return claim_pool_slot(self.storage, pool, self.run_id, claim_key)
 
     def _free(self, claim_key: str) -> None:
-        """Give the slot back (or drop it, if the limit was lowered while it was held)."""
-        slots = _slots_table()
-        mine = db.and_(slots.c.run_id == self.run_id, slots.c.step_key == claim_key)
-        with self.storage.index_transaction() as conn:
-            conn.execute(slots.delete().where(db.and_(mine, slots.c.deleted.is_(True))))
-            conn.execute(slots.update().where(mine).values(run_id=None, step_key=None))
-
-
-def _slots_table() -> Any:
-    from dagster._core.storage.event_log.schema import ConcurrencySlotsTable
-
-    return ConcurrencySlotsTable
+        free_pool_slot(self.storage, self.run_id, claim_key)
 
 
 def set_pool_limits(instance: DagsterInstance, limits: dict[str, int]) -> None:

@@ -326,11 +326,6 @@ def _html_parts(payload: Mapping[str, Any], plotly_js: str | None) -> Iterator[s
     yield f"</script>\n{plotly_tag}\n<script>{PAGE_JS}</script>\n</body>\n</html>\n"
 
 
-def render_html(payload: Mapping[str, Any], *, plotly_js: str | None) -> str:
-    """The page as one string (``write_report`` streams the same parts to the file instead)."""
-    return "".join(_html_parts(payload, plotly_js))
-
-
 def write_report(
     data_root: Path | str,
     output: Path | str | None = None,

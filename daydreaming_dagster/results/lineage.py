@@ -117,12 +117,6 @@ def parse_metadata(text: str | bytes) -> dict[str, Any] | None:
     return data if isinstance(data, dict) else None
 
 
-def read_metadata_file(path: Path | str) -> dict[str, Any] | None:
-    """A metadata.json object, or None (absent, torn or not an object)."""
-    text = read_text_file(str(path))
-    return None if text is None else parse_metadata(text)
-
-
 def concept_names_of(data_root: Path) -> dict[str, str]:
     """concept_id -> name from ``1_raw/concepts_metadata.csv`` (best effort: the ids otherwise)."""
     path = Path(data_root) / "1_raw" / "concepts_metadata.csv"

@@ -148,15 +148,3 @@ def write_csv(path: Path, frame: pd.DataFrame) -> Path:
     atomic_write_text(path, csv_text(frame))
     return path
 
-
-def write_results(data_root: Path, scores: pd.DataFrame) -> dict[str, Path]:
-    """The three score tables only (``write_all_results`` writes these and every other table)."""
-    paths = {
-        "parsed_scores": Path(data_root) / PARSING_DIR / "parsed_scores.csv",
-        "score_pivot": Path(data_root) / SUMMARY_DIR / "evaluation_score_pivot.csv",
-        "score_summary": Path(data_root) / SUMMARY_DIR / "score_summary.csv",
-    }
-    frames = {"parsed_scores": scores, "score_pivot": score_pivot(scores), "score_summary": score_summary(scores)}
-    for name, path in paths.items():
-        write_csv(path, frames[name])
-    return paths

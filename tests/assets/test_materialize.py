@@ -6,9 +6,12 @@ import json
 from pathlib import Path
 
 import pandas as pd
+import pytest
 from dagster import AssetKey, DagsterInstance, materialize
 
+from daydreaming_dagster.core.stages import STAGES, Stage
 from daydreaming_dagster.definitions import ASSETS, build_resources
+from daydreaming_dagster.engine.store import GensStore
 from daydreaming_dagster.testing.mock_llm import MockLLMResource
 
 
@@ -58,6 +61,37 @@ def test_one_partition_per_stage(compat_data_root: Path) -> None:
         assert len(llm.provider.calls) == 3
 
 
+def test_prompt_txt_is_written_once_by_the_engine(compat_data_root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """One owner: the engine writes prompt.txt when it generates; the prompt asset writes no file."""
+    writes: list[tuple[str, str, str]] = []
+    write = GensStore.write
+
+    def counted(self: GensStore, stage: Stage, gen_id: str, name: str, text: str) -> Path:
+        writes.append((stage, gen_id, name))
+        return write(self, stage, gen_id, name, text)
+
+    monkeypatch.setattr(GensStore, "write", counted)
+    llm = MockLLMResource()
+    assets, resources = _assets_and_resources(compat_data_root, llm)
+    with DagsterInstance.ephemeral() as instance:
+        task_assets = ["selected_combo_mappings", "draft_generation_tasks"]
+        assert materialize(_select(assets, task_assets), resources=resources, instance=instance).success
+        gen_id = pd.read_csv(compat_data_root / "2_tasks" / "draft_generation_tasks.csv", dtype=str).gen_id[0]
+        draft = _select(assets, ["draft_prompt", "draft_response", *task_assets])
+
+        prompt_only = materialize(
+            draft, selection=[AssetKey("draft_prompt")], resources=resources, instance=instance, partition_key=gen_id
+        )
+        assert prompt_only.success
+        assert prompt_only.asset_materializations_for_node("draft_prompt")[0].metadata["prompt_chars"].value > 0
+        assert writes == [] and not (compat_data_root / "gens").exists()
+
+        both = [AssetKey("draft_prompt"), AssetKey("draft_response")]
+        assert materialize(draft, selection=both, resources=resources, instance=instance, partition_key=gen_id).success
+    assert writes.count(("draft", gen_id, "prompt.txt")) == 1
+    assert (compat_data_root / "gens" / "draft" / gen_id / "prompt.txt").read_text() == llm.provider.calls[0].prompt
+
+
 def test_essay_without_parent_fails_fast(compat_data_root: Path) -> None:
     llm = MockLLMResource()
     assets, resources = _assets_and_resources(compat_data_root, llm)
@@ -100,7 +134,10 @@ def test_partitions_are_synced_incrementally(compat_data_root: Path) -> None:
 def test_definitions_load_as_dagster_dev_does() -> None:
     from daydreaming_dagster import definitions
 
-    definitions.defs.validate_loadable(definitions.defs)
+    definitions.defs.validate_loadable(definitions.defs)  # raises what `dagster dev` would show
+    keys = {key.to_user_string() for key in definitions.defs.resolve_all_asset_keys()}
+    assert {f"{stage}_{kind}" for stage in STAGES for kind in ("prompt", "response")} <= keys
+    assert definitions.defs.resolve_job_def("build_tasks_job").name == "build_tasks_job"
 
 
 def test_one_run_over_many_partitions_generates_them_concurrently(compat_data_root: Path) -> None:

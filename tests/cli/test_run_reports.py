@@ -53,7 +53,7 @@ def test_adding_a_concept_explains_the_cohort_change_and_reports_orphans(
     (root / "1_raw" / "concepts" / "descriptions-paragraph" / "concept-09.txt").write_text("Nine.\n")
     code, out = _run(root, capsys)
     assert code == EXIT_OK
-    assert re.search(r"The cohort id changed from cohort-\w+ to cohort-\w+ \(combos \+3 ", out), out
+    assert re.search(r"The cohort id changed from cohort-\w+ to cohort-\w+ \(concept `concept-09` added\)\. ", out), out
     assert "Generations with new ids: 3 draft, 6 essay, 12 evaluation; 6 of them will be served from the response cache" in out
     # The 6 old evaluations got new ids: served from the cache, counted apart from paid calls.
     assert "reused from the response cache (no cost) 6" in out
@@ -66,6 +66,31 @@ def test_adding_a_concept_explains_the_cohort_change_and_reports_orphans(
     assert len(list((root / "gens" / "evaluation").iterdir())) == 18  # listing deletes nothing
     assert main(["orphans", "--data-root", str(root), "--delete"]) == EXIT_OK
     assert len(list((root / "gens" / "evaluation").iterdir())) == 12
+
+
+def test_plan_warns_like_run_naming_what_changed(
+    tmp_path: Path, server: FakeOpenAIServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = write_wide_data_root(tmp_path / "data", concepts=3)
+    assert _run(root, capsys)[0] == EXIT_OK
+    raw = root / "1_raw"
+    with (raw / "concepts_metadata.csv").open("a") as fh:
+        fh.write("concept-09,Concept 9,true\n")
+    (raw / "concepts" / "descriptions-paragraph" / "concept-09.txt").write_text("Nine.\n")
+    with (raw / "llm_models.csv").open("a") as fh:
+        fh.write("judge,mock-judge,openrouter,Judge,false,true,general\n")
+    with (raw / "draft_templates.csv").open("a") as fh:
+        fh.write("second-draft,Second Draft,Lists the concepts again,true,\n")
+    (raw / "generation_templates" / "draft" / "second-draft.txt").write_text("{% for c in concepts %}{{ c.name }}\n{% endfor %}")
+    what = "(concept `concept-09` added; evaluation model `judge` added; draft template `second-draft` added)"
+
+    assert main(["plan", "--data-root", str(root)]) == EXIT_OK
+    plan_out = " ".join(capsys.readouterr().out.split())
+    assert re.search(rf"warning: The cohort id changed from cohort-\w+ to cohort-\w+ {re.escape(what)}\. ", plan_out)
+    assert "Generations with new ids: 9 draft, 18 essay, 48 evaluation" in plan_out
+    code, run_out = _run(root, capsys)
+    assert code == EXIT_OK
+    assert plan_out.split("warning: The cohort id")[1].split(".")[0] in run_out  # the same words
 
 
 def test_one_cause_gives_one_grouped_line(

@@ -3,7 +3,11 @@ costs, the ledger of what is already spent, and no chat request."""
 
 from __future__ import annotations
 
+import os
+import re
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +15,7 @@ import pytest
 
 from daydreaming_dagster.cli import EXIT_BAD_INPUT, EXIT_OK, main
 from daydreaming_dagster.testing.fake_openai_server import FakeOpenAIServer
+from tests.conftest import REPO
 from tests.cost.conftest import PAID_CALLS, ledger_spent, plan_json, run, server_cost
 
 
@@ -101,6 +106,47 @@ def test_plan_table_is_readable(
     assert "Calls to make: 12 (of 15 generations: 0 complete, 3 copies, 0 from the response cache)" in out
     assert "Estimated cost: $" in out and "Already spent by this cohort: $0" in out
     assert server.request_count == 0
+
+
+@pytest.mark.parametrize("where", ["terminal", "pipe"])
+def test_plan_at_80_columns_and_in_a_pipe_keeps_every_row_whole(
+    where: str,
+    cost_root: Path,
+    server: FakeOpenAIServer,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Stage, model, calls and cost of every row are there, and no cell is cut to "…"."""
+    rows = plan_json(cost_root, capsys)["rows"]
+    if where == "terminal":  # an 80-column terminal (colours on: rich believes it is one)
+        monkeypatch.setenv("COLUMNS", "80")
+        monkeypatch.setenv("FORCE_COLOR", "1")
+        assert main(["plan", "--data-root", str(cost_root)]) == EXIT_OK
+        out = re.sub(r"\x1b\[[0-9;]*m", "", capsys.readouterr().out)
+    else:  # `daydream plan | less`: a real pipe, no COLUMNS
+        env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES", "FORCE_COLOR")}
+        command = [sys.executable, "-m", "daydreaming_dagster.cli", "plan", "--data-root", str(cost_root)]
+        done = subprocess.run(command, stdout=subprocess.PIPE, text=True, env=env, cwd=REPO, check=True)
+        out = done.stdout
+    assert "…" not in out
+    lines = out.splitlines()
+    for row in rows:
+        header = f"{row['stage']}  {row['model_id']}"
+        assert header in lines, out
+        block = lines[lines.index(header) + 1 : lines.index(header) + 4]
+        assert f"calls to make  {row['to_call']} (of {row['total']} generations" in block[0]
+        assert re.match(r"  cost USD +\$[0-9.,]+–\$[0-9.,]+, expected ", block[1]), block[1]
+        assert max(map(len, block)) <= 80
+
+
+def test_plan_is_a_table_where_it_fits_whole(
+    cost_root: Path, server: FakeOpenAIServer, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COLUMNS", "160")
+    assert main(["plan", "--data-root", str(cost_root)]) == EXIT_OK
+    out = capsys.readouterr().out
+    assert "┃ model " in out and "to call" in out and "…" not in out
+    assert re.search(r"│ evaluation +│ eval-b +│", out)
 
 
 def test_plan_names_a_typo_model_with_exit_2(

@@ -15,7 +15,13 @@ from daydreaming_dagster.core.config import load_experiment_config
 from daydreaming_dagster.core.stages import Stage
 from daydreaming_dagster.engine.cache import ResponseCache
 from daydreaming_dagster.engine.flow import GenerationContext, StageSpec, orchestrate_generation, plan_call
-from daydreaming_dagster.engine.ledger import COST_PRICED, COST_REPORTED, Payment, PaymentJournal, payment_cost
+from daydreaming_dagster.engine.ledger import (
+    COST_PRICED,
+    COST_REPORTED,
+    Payment,
+    PaymentJournal,
+    payment_cost,
+)
 from daydreaming_dagster.engine.record import GenerationRecord
 from daydreaming_dagster.engine.store import GensStore
 from daydreaming_dagster.inputs import InputError, load_raw_data

@@ -15,7 +15,7 @@ from dagster import DagsterInstance
 from daydreaming_dagster.cohort.pipeline import load_cohort, save_task_tables
 from daydreaming_dagster.core.config import load_experiment_config
 from daydreaming_dagster.engine.store import GensStore
-from daydreaming_dagster.resources.instance import sync_dynamic_partitions
+from daydreaming_dagster.resources.partition_sync import sync_dynamic_partitions
 from daydreaming_dagster.resources.pool_gate import InstancePoolGate, pool_for, set_pool_limits
 from daydreaming_dagster.testing.fake_openai_server import FakeOpenAIServer
 from daydreaming_dagster.testing.sample_data import write_minimal_data_root

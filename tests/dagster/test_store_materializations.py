@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from dagster import AssetKey, AssetMaterialization, DagsterInstance
 
-from daydreaming_dagster.resources.instance import store_materializations
+from daydreaming_dagster.resources.reporter import store_materializations
 
 
 @pytest.mark.parametrize("storage", ["sqlite", "postgres"])

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from daydreaming_dagster.cohort.pipeline import Cohort
 from daydreaming_dagster.engine.flow import (
     GenerationContext,
     GenerationError,
@@ -16,6 +17,7 @@ from daydreaming_dagster.engine.flow import (
     orchestrate_generation,
     resolve_cohort_id,
 )
+from daydreaming_dagster.engine.store import GensStore
 from daydreaming_dagster.llm import Usage
 from daydreaming_dagster.testing import sample_data as sd
 from daydreaming_dagster.testing.engine_kit import make_cohort, make_context, row
@@ -29,7 +31,7 @@ def _files(gen_dir: Path) -> list[str]:
     return sorted(p.name for p in gen_dir.iterdir()) if gen_dir.exists() else []
 
 
-def _draft(root: Path, provider: ScriptedProvider, **config: object) -> tuple[GenerationContext, dict[str, str], object]:
+def _draft(root: Path, provider: ScriptedProvider, **config: object) -> tuple[GenerationContext, dict[str, str], Cohort]:
     cohort = make_cohort(root, **config)
     ctx = make_context(root, cohort, provider)
     return ctx, row(cohort, "draft"), cohort
@@ -110,7 +112,7 @@ def test_parser_exception_is_a_failure_with_raw_kept(root: Path) -> None:
     assert (root / "gens" / "draft" / task["gen_id"] / "raw.txt").read_text() == "no\nessay\ntags"
 
 
-def _generate_draft(root: Path, provider: ScriptedProvider) -> tuple[GenerationContext, object, dict[str, str]]:
+def _generate_draft(root: Path, provider: ScriptedProvider) -> tuple[GenerationContext, Cohort, dict[str, str]]:
     cohort = make_cohort(root)
     ctx = make_context(root, cohort, provider)
     draft = row(cohort, "draft")
@@ -121,8 +123,8 @@ def _generate_draft(root: Path, provider: ScriptedProvider) -> tuple[GenerationC
 def test_essay_copy_mode_makes_no_call_and_has_no_prompt(root: Path) -> None:
     provider = ScriptedProvider([ScriptedReply(DRAFT_TEXT)])
     ctx, cohort, draft = _generate_draft(root, provider)
-    essay = row(cohort, "essay", essay_template=sd.ESSAY_COPY_TEMPLATE_ID)  # type: ignore[attr-defined]
-    outcome = orchestrate_generation(ctx, essay, cohort.specs()["essay"], gen_id=essay["gen_id"], parent_gen_id=draft["gen_id"])  # type: ignore[attr-defined]
+    essay = row(cohort, "essay", essay_template=sd.ESSAY_COPY_TEMPLATE_ID)
+    outcome = orchestrate_generation(ctx, essay, cohort.specs()["essay"], gen_id=essay["gen_id"], parent_gen_id=draft["gen_id"])
     assert len(provider.calls) == 1 and outcome.response is None and outcome.record.mode == "copy"
     gen_dir = root / "gens" / "essay" / essay["gen_id"]
     assert _files(gen_dir) == ["metadata.json", "parsed.txt", "raw.txt"]
@@ -137,8 +139,8 @@ def test_essay_copy_mode_makes_no_call_and_has_no_prompt(root: Path) -> None:
 def test_essay_llm_mode_renders_parent_draft(root: Path) -> None:
     provider = ScriptedProvider([ScriptedReply(DRAFT_TEXT), ScriptedReply("An essay.")])
     ctx, cohort, draft = _generate_draft(root, provider)
-    essay = row(cohort, "essay", essay_template=sd.ESSAY_LLM_TEMPLATE_ID)  # type: ignore[attr-defined]
-    text = orchestrate_generation(ctx, essay, cohort.specs()["essay"], gen_id=essay["gen_id"], parent_gen_id=draft["gen_id"]).parsed  # type: ignore[attr-defined]
+    essay = row(cohort, "essay", essay_template=sd.ESSAY_LLM_TEMPLATE_ID)
+    text = orchestrate_generation(ctx, essay, cohort.specs()["essay"], gen_id=essay["gen_id"], parent_gen_id=draft["gen_id"]).parsed
     assert text == "An essay."
     assert provider.calls[1].prompt == "Write a short essay from these notes:\nIdea one\nIdea two\n\nIdea three"
 
@@ -158,11 +160,11 @@ def test_essay_with_missing_parent_fails_before_any_call(root: Path) -> None:
 def _evaluate(root: Path, reply: str) -> tuple[GenerationContext, dict[str, str]]:
     provider = ScriptedProvider([ScriptedReply(DRAFT_TEXT), ScriptedReply(reply)])
     ctx, cohort, draft = _generate_draft(root, provider)
-    essay = row(cohort, "essay", essay_template=sd.ESSAY_COPY_TEMPLATE_ID)  # type: ignore[attr-defined]
-    orchestrate_generation(ctx, essay, cohort.specs()["essay"], gen_id=essay["gen_id"], parent_gen_id=draft["gen_id"])  # type: ignore[attr-defined]
-    evaluation = row(cohort, "evaluation", parent_gen_id=essay["gen_id"])  # type: ignore[attr-defined]
+    essay = row(cohort, "essay", essay_template=sd.ESSAY_COPY_TEMPLATE_ID)
+    orchestrate_generation(ctx, essay, cohort.specs()["essay"], gen_id=essay["gen_id"], parent_gen_id=draft["gen_id"])
+    evaluation = row(cohort, "evaluation", parent_gen_id=essay["gen_id"])
     with pytest.raises(GenerationError) if "SCORE" not in reply else contextlib.nullcontext():
-        orchestrate_generation(ctx, evaluation, cohort.specs()["evaluation"], gen_id=evaluation["gen_id"], parent_gen_id=essay["gen_id"])  # type: ignore[attr-defined]
+        orchestrate_generation(ctx, evaluation, cohort.specs()["evaluation"], gen_id=evaluation["gen_id"], parent_gen_id=essay["gen_id"])
     return ctx, evaluation
 
 
@@ -197,22 +199,22 @@ def test_missing_template_file_is_a_clear_failure(root: Path) -> None:
 def test_unknown_generator_mode_and_unknown_model_fail(root: Path) -> None:
     provider = ScriptedProvider([ScriptedReply(DRAFT_TEXT)])
     ctx, cohort, draft = _generate_draft(root, provider)
-    spec = cohort.specs()["essay"]  # type: ignore[attr-defined]
-    essay = dict(row(cohort, "essay", essay_template=sd.ESSAY_LLM_TEMPLATE_ID))  # type: ignore[arg-type]
-    bad_mode = cohort.raw.essay_templates[0].__class__(**{**cohort.raw.essay_templates[0].__dict__, "generator": "magic"})  # type: ignore[attr-defined]
-    object.__setattr__(cohort.raw, "essay_templates", (bad_mode, *cohort.raw.essay_templates[1:]))  # type: ignore[attr-defined]
+    spec = cohort.specs()["essay"]
+    essay = dict(row(cohort, "essay", essay_template=sd.ESSAY_LLM_TEMPLATE_ID))
+    bad_mode = cohort.raw.essay_templates[0].__class__(**{**cohort.raw.essay_templates[0].__dict__, "generator": "magic"})
+    object.__setattr__(cohort.raw, "essay_templates", (bad_mode, *cohort.raw.essay_templates[1:]))
     with pytest.raises(GenerationError, match="unsupported generator 'magic'"):
         orchestrate_generation(ctx, essay, spec, gen_id=essay["gen_id"], parent_gen_id=draft["gen_id"])
     draft_row = dict(draft, generation_model="no-such-model")
     with pytest.raises(GenerationError, match="llm_models.csv"):
-        orchestrate_generation(ctx, draft_row, cohort.specs()["draft"], gen_id=draft["gen_id"], parent_gen_id=None)  # type: ignore[attr-defined]
+        orchestrate_generation(ctx, draft_row, cohort.specs()["draft"], gen_id=draft["gen_id"], parent_gen_id=None)
     assert len(provider.calls) == 1
 
 
 def test_response_cache_reuses_a_call_across_gen_ids_but_not_replicates(root: Path) -> None:
     provider = ScriptedProvider([ScriptedReply(DRAFT_TEXT, usage=USAGE), ScriptedReply("r2\nr2\nr2")])
     ctx, task, cohort = _draft(root, provider)
-    spec = cohort.specs()["draft"]  # type: ignore[attr-defined]
+    spec = cohort.specs()["draft"]
     orchestrate_generation(ctx, task, spec, gen_id=task["gen_id"], parent_gen_id=None)
     moved = orchestrate_generation(ctx, task, spec, gen_id="renamedgenid0001", parent_gen_id=None)
     assert moved.cache_hit and len(provider.calls) == 1
@@ -225,7 +227,7 @@ def test_response_cache_reuses_a_call_across_gen_ids_but_not_replicates(root: Pa
 def test_refresh_cache_pays_for_a_new_call(root: Path) -> None:
     provider = ScriptedProvider([ScriptedReply(DRAFT_TEXT), ScriptedReply("new\nnew\nnew")])
     ctx, task, cohort = _draft(root, provider)
-    spec = cohort.specs()["draft"]  # type: ignore[attr-defined]
+    spec = cohort.specs()["draft"]
     orchestrate_generation(ctx, task, spec, gen_id=task["gen_id"], parent_gen_id=None)
     fresh = GenerationContext(run_id="r2", store=ctx.store, llm=ctx.llm, cache=ctx.cache, refresh_cache=True)
     assert orchestrate_generation(fresh, task, spec, gen_id=task["gen_id"], parent_gen_id=None).raw == "new\nnew\nnew"
@@ -235,7 +237,7 @@ def test_unsafe_gen_id_is_rejected_before_anything_is_written(root: Path) -> Non
     provider = ScriptedProvider([])
     ctx, task, cohort = _draft(root, provider)
     with pytest.raises(ValueError, match="cannot be used as a file name"):
-        orchestrate_generation(ctx, task, cohort.specs()["draft"], gen_id="../../etc", parent_gen_id=None)  # type: ignore[attr-defined]
+        orchestrate_generation(ctx, task, cohort.specs()["draft"], gen_id="../../etc", parent_gen_id=None)
     assert not (root / "gens").exists()
 
 
@@ -243,8 +245,8 @@ def test_helpers(root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     assert normalize_newlines("a\r\nb\rc") == "a\nb\rc"
     assert detect_truncation({"finish_reason": "LENGTH"}) and detect_truncation({"truncated": True})
     assert not detect_truncation({"finish_reason": "stop"})
-    ctx = GenerationContext(run_id="r", store=None, cohort_env=None)  # type: ignore[arg-type]
+    ctx = GenerationContext(run_id="r", store=GensStore(root), cohort_env=None)
     assert resolve_cohort_id(ctx, {"cohort_id": " c1 "}) == "c1"
     assert resolve_cohort_id(ctx, {"cohort_id": ""}) is None
-    env_ctx = GenerationContext(run_id="r", store=None, cohort_env="from-env")  # type: ignore[arg-type]
+    env_ctx = GenerationContext(run_id="r", store=GensStore(root), cohort_env="from-env")
     assert resolve_cohort_id(env_ctx, {"cohort_id": "c1"}) == "from-env"

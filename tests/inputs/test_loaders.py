@@ -108,8 +108,9 @@ def test_curated_selection_is_detected(root: Path) -> None:
 
 
 def test_legacy_link_templates_are_ignored(root: Path) -> None:
+    before = load_raw_data(root)
     _csv(root, "link_templates.csv").write_text('garbage,"unclosed\n', encoding="utf-8")
-    load_raw_data(root)
+    assert load_raw_data(root) == before
 
 
 def test_concept_content_fallbacks() -> None:
@@ -289,7 +290,9 @@ def test_missing_template_file_of_active_template(root: Path) -> None:
 
 def test_missing_template_file_of_inactive_template_is_fine(root: Path) -> None:
     _append(root, "draft_templates.csv", "retired,Retired,no file,false,\n")
-    load_raw_data(root)
+    raw = load_raw_data(root)
+    assert raw.template("draft", "retired").active is False
+    assert [t.template_id for t in raw.active_templates("draft")] == [DRAFT_TEMPLATE_ID]
 
 
 @pytest.mark.parametrize("bad_id", ["../evil", "a/b", ".hidden"])

@@ -83,8 +83,14 @@ def test_check_ready_lists_every_problem_at_once(tmp_path: Path) -> None:
 
 
 def test_check_ready_passes_with_a_key_or_a_custom_server() -> None:
-    build_llm_client(REMOTE, LLMSettings(api_key="k")).check_ready(REMOTE)
-    build_llm_client(REMOTE, LLMSettings(base_url="http://127.0.0.1:9/v1")).check_ready(REMOTE)
+    """OpenRouter with a key, or any server of ``DD_LLM_BASE_URL`` (which may need none)."""
+    for settings, server in (
+        (LLMSettings(api_key="k"), "openai_compatible:https://openrouter.ai/api/v1"),
+        (LLMSettings(base_url="http://127.0.0.1:9/v1"), "openai_compatible:http://127.0.0.1:9/v1"),
+    ):
+        client = build_llm_client(REMOTE, settings)
+        client.check_ready(REMOTE)  # raises LLMConfigurationError when a model cannot be served
+        assert {client.endpoint(model_id) for model_id in REMOTE} == {server}
 
 
 def test_generate_without_key_fails_before_any_request() -> None:

@@ -1,27 +1,21 @@
-"""One state for both front doors: what ``daydream run`` tells a Dagster instance.
+"""``daydream run`` reports to a Dagster instance: one state for both front doors.
 
 When ``DAGSTER_HOME`` is set (or an instance is given), ``daydream run`` registers the dynamic
-partitions of the cohort's task tables (the names in ``core.stages.STAGE_FACTS[stage].partitions``)
-and reports every generation it completes, or finds complete, as a materialization of the stage's
-``<stage>_prompt`` and ``<stage>_response`` assets, partition = gen_id, with the same metadata as a
-Dagster run (``materialization_metadata``, ``prompt_metadata``). Copy-mode essays are reported for
-both assets too, as a Dagster run materializes both (the prompt's metadata says ``mode: copy``,
-``prompt_chars: 0``). The four task-table assets are reported as well, so the UI sees the cohort.
+partitions of the cohort's task tables (``resources/partition_sync.py``) and reports every
+generation it completes, or finds complete, as a materialization of the stage's ``<stage>_prompt``
+and ``<stage>_response`` assets, partition = gen_id, with the same metadata as a Dagster run
+(``resources/materialization_metadata.py``). Copy-mode essays are reported for both assets too, as
+a Dagster run materializes both (the prompt's metadata says ``mode: copy``, ``prompt_chars: 0``).
+The four task-table assets are reported as well, so the UI sees the cohort.
 
 Reporting is a ``RunObserver`` (``cohort.runner``), called from the runner's main thread.
 ``daydream run`` uses ``ProcessReporter``: the run only sends ``(stage, status, gen_id)`` down a
 pipe to a child process (its own core, its own GIL; the run's process never imports Dagster),
 which runs an ``InstanceReporter``: it reads each generation's files from disk and writes the
-events from a background thread in batches (``store_materializations``):
-
-- PostgreSQL (and any storage with its own ``store_event_batch``): one multi-row INSERT per batch
-  of one asset;
-- the default SQLite storage: Dagster writes one runless event in two or three SQLite transactions
-  (25-30 ms per event on this machine's disk), and its ``store_event_batch`` only loops over
-  ``store_event``. Here the batch goes in one transaction on the index shard and one on the runless
-  run shard, through the storage's own row and tag helpers (about 1 ms per event, mostly Dagster's
-  serialization); see docs/dagster.md;
-- any other storage: the public ``DagsterInstance.report_runless_asset_event``, one at a time.
+events from a background thread in batches (``store_materializations``): one multi-row INSERT per
+batch on PostgreSQL, two transactions per batch on SQLite (Dagster's own path is two or three per
+event), one event at a time on any other storage; how is in ``resources/dagster_internals.py``
+and docs/dagster.md.
 
 Generations already materialized in the instance (both assets) and skipped by the run are not
 reported again, so a re-run does not grow the event log. The disk stays the truth: the CLI decides
@@ -37,7 +31,7 @@ import os
 import queue
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -48,9 +42,16 @@ from daydreaming_dagster.core.stages import STAGE_FACTS, STAGES, Stage
 from daydreaming_dagster.engine.flow import GenerationOutcome
 from daydreaming_dagster.engine.record import GenerationRecord
 from daydreaming_dagster.engine.store import PROMPT, GensStore
+from daydreaming_dagster.resources.materialization_metadata import (
+    materialization_metadata,
+    prompt_key,
+    prompt_metadata,
+    response_key,
+)
+from daydreaming_dagster.resources.partition_sync import sync_dynamic_partitions
 
 if TYPE_CHECKING:
-    from dagster import AssetKey, AssetMaterialization, DagsterInstance, DynamicPartitionsDefinition
+    from dagster import AssetKey, AssetMaterialization, DagsterInstance
 
 # Dagster is imported inside the functions that use it: ``daydream run`` imports this module, and
 # its process never needs Dagster (the reporting process does).
@@ -61,147 +62,10 @@ ENV_HOME = "DAGSTER_HOME"
 #: ``0``/``false``/``off``: ``daydream run`` does not report to the instance even with DAGSTER_HOME set.
 ENV_REPORT = "DD_DAGSTER_REPORT"
 
-# SQLite allows a bounded number of bound variables per statement; add keys in chunks.
-PARTITION_CHUNK = 1000
 # Events per storage write (one asset at a time).
 EVENT_BATCH = 500
 # The reporting process's niceness: it uses idle CPU, never the run's.
 NICE = 10
-
-
-# ---------------------------------------------------------------------------- metadata (both doors)
-
-
-def materialization_metadata(store: GensStore, record: GenerationRecord, cache_hit: bool) -> dict[str, Any]:
-    """A generation's materialization metadata, from its record (same for Dagster and CLI runs)."""
-    from dagster import MetadataValue
-
-    out: dict[str, Any] = {
-        "gen_id": record.gen_id,
-        "gen_dir": MetadataValue.path(str(store.gen_dir(record.stage, record.gen_id))),  # type: ignore[arg-type]
-        "mode": record.mode or "",
-        "parser": record.parser or "",
-        "cache_hit": cache_hit,
-    }
-    usage = record.usage
-    for key in ("prompt_tokens", "completion_tokens", "total_tokens", "cost"):
-        if key in usage:
-            out[key] = usage[key]
-    if record.finish_reason is not None:
-        out["finish_reason"] = record.finish_reason
-    return out
-
-
-def prompt_metadata(prompt: str | None) -> dict[str, Any]:
-    """A prompt's materialization metadata (None: a copy-mode essay, which has no prompt)."""
-    return {"prompt_chars": len(prompt) if prompt else 0, "mode": "copy" if prompt is None else "llm"}
-
-
-def record_cache_hit(record: GenerationRecord) -> bool:
-    """Whether the response cache answered, as recorded in metadata.json (``cache.hit``)."""
-    return bool(record.cache and record.cache.get("hit"))
-
-
-def prompt_key(stage: Stage) -> AssetKey:
-    from dagster import AssetKey
-
-    return AssetKey(f"{stage}_prompt")
-
-
-def response_key(stage: Stage) -> AssetKey:
-    from dagster import AssetKey
-
-    return AssetKey(f"{stage}_response")
-
-
-# ---------------------------------------------------------------------------- dynamic partitions
-
-
-def sync_dynamic_partitions(
-    instance: DagsterInstance, partitions: DynamicPartitionsDefinition | str, keys: Iterable[str]
-) -> dict[str, int]:
-    """Add new keys and delete only keys no longer wanted (status of kept keys survives).
-
-    Keys are added in chunks of ``PARTITION_CHUNK``. Stale keys are deleted one by one: Dagster 1.13
-    has no public bulk delete (``DagsterInstance.delete_dynamic_partition`` is one transaction per
-    key; the sensor daemon loops the same way, see docs/dagster.md).
-    """
-    name = partitions if isinstance(partitions, str) else partitions.name
-    assert name is not None
-    wanted = list(dict.fromkeys(keys))
-    existing = set(instance.get_dynamic_partitions(name))
-    new = [k for k in wanted if k not in existing]
-    stale = existing.difference(wanted)
-    for start in range(0, len(new), PARTITION_CHUNK):
-        instance.add_dynamic_partitions(name, new[start : start + PARTITION_CHUNK])
-    for key in sorted(stale):
-        instance.delete_dynamic_partition(name, key)
-    return {"partitions_added": len(new), "partitions_removed": len(stale), "partitions_total": len(wanted)}
-
-
-# ---------------------------------------------------------------------------- batched event writes
-
-
-def _runless_entry(materialization: AssetMaterialization) -> Any:
-    """The event log entry ``report_runless_asset_event`` would store (without storing it)."""
-    from dagster._core.events import DagsterEvent, DagsterEventType, StepMaterializationData
-    from dagster._core.events.log import EventLogEntry
-    from dagster._core.instance.utils import RUNLESS_JOB_NAME, RUNLESS_RUN_ID
-
-    event = DagsterEvent(
-        event_type_value=DagsterEventType.ASSET_MATERIALIZATION.value,
-        event_specific_data=StepMaterializationData(materialization),
-        job_name=RUNLESS_JOB_NAME,
-    )
-    return EventLogEntry(
-        user_message="",
-        level=logging.INFO,
-        job_name=RUNLESS_JOB_NAME,
-        run_id=RUNLESS_RUN_ID,
-        error_info=None,
-        timestamp=time.time(),
-        step_key=None,
-        dagster_event=event,
-    )
-
-
-def _sqlite_store_batch(storage: Any, entries: Sequence[Any]) -> None:
-    """What ``SqliteEventLogStorage.store_event`` does per event, for a batch of one asset's
-    materializations: the index shard in one transaction (what asset queries read), then the
-    runless run shard in one."""
-    from dagster._core.instance.utils import RUNLESS_RUN_ID
-    from dagster._core.storage.event_log.schema import SqlEventLogStorageTable as Events
-
-    rows = [storage._event_to_row(entry) for entry in entries]
-    with storage.index_transaction() as conn:
-        try:
-            result = conn.execute(Events.insert().returning(Events.c.id, sort_by_parameter_order=True), rows)
-            ids = [int(row[0]) for row in result]
-        except Exception:  # an SQLite without RETURNING (< 3.35): one insert per row, same transaction
-            ids = [int(conn.execute(Events.insert().values(**row)).inserted_primary_key[0]) for row in rows]
-        storage._store_asset_event_tags(conn, entries, ids)
-        storage._store_asset_event(conn, entries[-1], ids[-1])  # the asset's latest event, as Dagster keeps it
-    with storage.run_connection(RUNLESS_RUN_ID) as conn:
-        conn.execute(Events.insert(), rows)
-
-
-def _batch_writer(instance: DagsterInstance) -> Callable[[Sequence[AssetMaterialization]], None]:
-    storage = instance.event_log_storage
-
-    def one_by_one(mats: Sequence[AssetMaterialization]) -> None:
-        for mat in mats:
-            instance.report_runless_asset_event(mat)
-
-    try:
-        from dagster._core.storage.event_log.base import EventLogStorage
-        from dagster._core.storage.event_log.sqlite.sqlite_event_log import SqliteEventLogStorage
-    except ImportError:  # pragma: no cover - a Dagster whose internals moved: the public path
-        return one_by_one
-    if isinstance(storage, SqliteEventLogStorage):
-        return lambda mats: _sqlite_store_batch(storage, [_runless_entry(m) for m in mats])
-    if type(storage).store_event_batch is not EventLogStorage.store_event_batch:
-        return lambda mats: storage.store_event_batch([_runless_entry(m) for m in mats])
-    return one_by_one
 
 
 def store_materializations(
@@ -211,7 +75,9 @@ def store_materializations(
 
     Batches hold one asset each: a batch write records only its last event as the asset's latest.
     """
-    writer = _batch_writer(instance)
+    from daydreaming_dagster.resources.dagster_internals import runless_batch_writer
+
+    writer = runless_batch_writer(instance)
     by_key: dict[AssetKey, list[AssetMaterialization]] = {}  # one asset per batch
     for mat in materializations:
         by_key.setdefault(mat.asset_key, []).append(mat)
@@ -429,7 +295,7 @@ class InstanceReporter:
             record = self.store.read_record(entry.stage, entry.gen_id)
             if record is None or not record.complete:
                 return []
-            cache_hit = record_cache_hit(record)
+            cache_hit = bool(record.cache and record.cache.get("hit"))  # as metadata.json recorded it
         prompt = self.store.read(entry.stage, entry.gen_id, PROMPT) if record.mode != "copy" else None
         return [
             AssetMaterialization(
@@ -486,7 +352,7 @@ class ProcessReporter:
 
     Reporting costs CPU (Dagster's serialization, about 0.5 ms per event) and, in a thread, the GIL
     that the run's worker threads need; in its own process it uses another core, and the run's
-    process never imports Dagster. The child (``python -m daydreaming_dagster.resources.instance``)
+    process never imports Dagster. The child (``python -m daydreaming_dagster.resources.reporter``)
     reads the registration as one JSON line on stdin, then one line per generation
     (``stage<TAB>status<TAB>gen_id``) until stdin closes; it reads each generation's files from
     disk (the truth), writes in batches, and prints its stats as JSON. A feeder thread writes to the
@@ -506,7 +372,7 @@ class ProcessReporter:
         self._stats: ReportStats | None = None
         self._stderr = tempfile.TemporaryFile("w+", encoding="utf-8")
         self._process = subprocess.Popen(
-            [sys.executable, "-m", "daydreaming_dagster.resources.instance"],
+            [sys.executable, "-m", "daydreaming_dagster.resources.reporter"],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=self._stderr,
