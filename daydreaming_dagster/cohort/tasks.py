@@ -26,12 +26,11 @@ from daydreaming_dagster.core.ids import (
     reserve_gen_id,
     with_replicate,
 )
-from daydreaming_dagster.core.stages import STAGE_FACTS
+from daydreaming_dagster.core.stages import SELECTION_FILE, STAGE_FACTS, TASKS_DIR
 from daydreaming_dagster.engine.store import atomic_write_text
 from daydreaming_dagster.inputs import RawData
 from daydreaming_dagster.inputs.combinations import Combination, selection_table
 
-TASKS_DIR = "2_tasks"
 DRAFT_COLUMNS = ["draft_task_id", "combo_id", "draft_template", "generation_model", "generation_model_name", "gen_id"]
 ESSAY_COLUMNS = [
     "essay_task_id", "parent_gen_id", "draft_task_id", "combo_id", "draft_template", "essay_template",
@@ -178,7 +177,7 @@ def csv_text(frame: pd.DataFrame) -> str:
 
 # TaskTables attribute -> file under 2_tasks/ (the stages' from the stage table).
 TABLE_FILES: dict[str, str] = {
-    "selection": "selected_combo_mappings.csv",
+    "selection": SELECTION_FILE,
     **{facts.task_table: facts.task_file for facts in STAGE_FACTS.values()},
 }
 

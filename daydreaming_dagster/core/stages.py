@@ -13,6 +13,8 @@ from types import MappingProxyType
 from typing import Literal
 
 Stage = Literal["draft", "essay", "evaluation"]
+TASKS_DIR = "2_tasks"  # the task tables' folder under the data root
+SELECTION_FILE = "selected_combo_mappings.csv"  # 2_tasks/<file>: the cohort's combinations
 STAGES: tuple[Stage, ...] = ("draft", "essay", "evaluation")
 
 

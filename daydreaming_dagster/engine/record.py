@@ -42,6 +42,11 @@ class Status(StrEnum):
 STATUS_COMPLETE = Status.COMPLETE
 STATUS_FAILED = Status.FAILED
 
+# A generation's state as readers see it (the view, reports, ``daydream cohorts``): the recorded
+# status, or what the folder shows when there is none.
+COMPLETE, FAILED, INCOMPLETE, NOT_GENERATED = "complete", "failed", "incomplete", "not generated"
+STATES = (COMPLETE, FAILED, INCOMPLETE, NOT_GENERATED)
+
 # Upstream's keys, in its order; ``cohort_id`` is written only when there is one.
 UPSTREAM_KEYS = ("stage", "gen_id", "parent_gen_id", "template_id", "model_id", "task_id", "function", "run_id")
 

@@ -18,15 +18,12 @@ from typing import Any
 import pandas as pd
 
 from daydreaming_dagster.core.stages import STAGES
+from daydreaming_dagster.engine.store import METADATA, PARSED, PROMPT, RAW
 from daydreaming_dagster.results.lineage import (
     COMPLETE,
     FAILED,
     INCOMPLETE,
-    METADATA,
     NOT_GENERATED,
-    PARSED,
-    PROMPT,
-    RAW,
     CohortView,
     records,
 )

@@ -20,10 +20,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from daydreaming_dagster.engine.store import PARSED, PROMPT, RAW
 from daydreaming_dagster.results.lineage import (
-    PARSED,
-    PROMPT,
-    RAW,
     CohortView,
     load_cohort_view,
     read_text_file,
@@ -37,7 +35,7 @@ EXPORT_COLUMNS = [
     "evaluation_template", "evaluation_model", "replicate", "status", "error", "failure_kind", "mode",
     "parser", "prompt", "raw", "parsed", "score", "score_error", "mean_score", "n_scores",
     "prompt_tokens", "completion_tokens", "total_tokens", "cost", "latency_s", "duration_s", "attempts",
-    "finish_reason", "model", "cache_hit", "reparsed", "run_id", "started_at", "finished_at", "gen_dir",
+    "finish_reason", "model", "answer", "cache_hit", "reparsed", "run_id", "started_at", "finished_at", "gen_dir",
 ]
 _INTS = {"prompt_tokens", "completion_tokens", "total_tokens", "attempts", "replicate", "n_scores", "reparsed"}
 

@@ -30,14 +30,12 @@ from typing import Any
 
 import pandas as pd
 
+from daydreaming_dagster.engine.store import PARSED, PROMPT, RAW
 from daydreaming_dagster.results import tables
 from daydreaming_dagster.results._report_static import PAGE_CSS, PAGE_JS
 from daydreaming_dagster.results.lineage import (
     COMPLETE,
     FAILED,
-    PARSED,
-    PROMPT,
-    RAW,
     STATUSES,
     CohortView,
     load_cohort_view,

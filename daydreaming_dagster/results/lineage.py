@@ -22,20 +22,26 @@ from typing import Any
 
 import pandas as pd
 
-from daydreaming_dagster.core.errors import ResultsInputError
-from daydreaming_dagster.core.stages import STAGE_FACTS, STAGES, Stage
+from daydreaming_dagster.cohort.budget import Spend, read_spend
+from daydreaming_dagster.core.errors import DamagedFileError, ResultsInputError
+from daydreaming_dagster.core.stages import SELECTION_FILE, STAGE_FACTS, STAGES, TASKS_DIR, Stage
+from daydreaming_dagster.engine.ledger import DEFAULT_COHORT
+from daydreaming_dagster.engine.record import (
+    COMPLETE,
+    FAILED,
+    INCOMPLETE,
+    NOT_GENERATED,
+    STATES,
+    GenerationRecord,
+)
+from daydreaming_dagster.engine.record import RecordProblem as _RecordProblem
+from daydreaming_dagster.engine.store import METADATA, PARSED, RAW, GensStore, report_damaged
 
-PROMPT, RAW, PARSED, METADATA = "prompt.txt", "raw.txt", "parsed.txt", "metadata.json"
-TASKS_DIR = "2_tasks"
-TASK_FILES: Mapping[str, str] = {
-    "selection": "selected_combo_mappings.csv",
-    "draft": "draft_generation_tasks.csv",
-    "essay": "essay_generation_tasks.csv",
-    "evaluation": "evaluation_tasks.csv",
-}
-
-COMPLETE, FAILED, INCOMPLETE, NOT_GENERATED = "complete", "failed", "incomplete", "not generated"
-STATUSES = (COMPLETE, FAILED, INCOMPLETE, NOT_GENERATED)
+STATUSES = STATES  # the view's name for them
+TASK_FILES: Mapping[str, str] = {"selection": SELECTION_FILE, **{s: STAGE_FACTS[s].task_file for s in STAGES}}
+# How a generation got its answer (the export's ``answer``): a call its cohort paid for, an
+# answer stored earlier (the response cache, raw.txt, or another cohort's call), a copy, none.
+ANSWER_PAID, ANSWER_REUSED, ANSWER_COPY = "paid", "reused", "copy"
 
 # Columns of ``CohortView.generations`` (one row per generation of the cohort, every stage).
 GENERATION_COLUMNS = [
@@ -45,7 +51,7 @@ GENERATION_COLUMNS = [
     "template_id", "model_id", "replicate", "draft_replicate", "essay_replicate",
     "status", "error", "failure_kind", "mode", "parser", "finish_reason", "model",
     "prompt_tokens", "completion_tokens", "total_tokens", "cost", "latency_s", "duration_s", "attempts",
-    "llm_call", "cache_hit", "started_at", "finished_at", "run_id", "reparsed",
+    "llm_call", "cache_hit", "answer", "started_at", "finished_at", "run_id", "reparsed",
     "score", "score_error", "gen_dir",
 ]
 
@@ -160,39 +166,38 @@ def _number(value: Any) -> float | None:
     return None if math.isnan(number) else number
 
 
-def failure_kind(metadata: Mapping[str, Any]) -> str:
+def failure_kind(record: GenerationRecord) -> str:
     """``truncated``, ``parse``, ``validation`` (a reply the stage rejected) or ``error``."""
-    error = metadata.get("error") if isinstance(metadata.get("error"), Mapping) else {}
-    assert isinstance(error, Mapping)
-    if error.get("finish_reason") == "length" or metadata.get("finish_reason") == "length":
+    error = record.error or {}
+    if error.get("finish_reason") == "length" or record.finish_reason == "length":
         return "truncated"
     if "parser" in error:
         return "parse"
-    if metadata.get("llm") or metadata.get("usage") or metadata.get("mode") == "copy":
+    if record.response is not None or record.mode == "copy":
         return "validation"
     return "error"
 
 
-def _error_message(metadata: Mapping[str, Any]) -> str:
-    error = metadata.get("error")
-    if isinstance(error, Mapping):
-        return str(error.get("message") or error.get("cause") or "failed (no message)")
-    return str(error or "failed (no message)")
+def _error_message(record: GenerationRecord) -> str:
+    error = record.error or {}
+    return str(error.get("message") or error.get("cause") or "failed (no message)")
 
 
-def _state(gen_dir: str, metadata: dict[str, Any] | None) -> tuple[str, str]:
-    """(status, error) from the folder and its metadata."""
-    if metadata is None:
+def _state(store: GensStore, stage: Stage, gen_id: str, gen_dir: str, record: GenerationRecord | None,
+           damaged: str | None) -> tuple[str, str]:
+    """(status, error) from the folder and its record (the store decides what complete means)."""
+    if damaged is not None:
+        return INCOMPLETE, f"metadata.json cannot be read ({damaged}); the next run redoes it"
+    if record is None:
         if os.path.isdir(gen_dir) and os.listdir(gen_dir):
             return INCOMPLETE, "no final metadata.json (interrupted; the next run redoes it)"
         return NOT_GENERATED, ""
-    status = metadata.get("status")
-    if status == FAILED:
-        return FAILED, _error_message(metadata)
-    if status not in (None, COMPLETE) or not metadata.get("stage"):
+    if record.failed:
+        return FAILED, _error_message(record)
+    if not record.complete:
         return INCOMPLETE, "metadata.json is not final (interrupted; the next run redoes it)"
-    missing = [n for n in (RAW, PARSED) if not os.path.isfile(os.path.join(gen_dir, n))]
-    if missing:
+    if not store.is_complete(stage, gen_id, record):
+        missing = [n for n in (RAW, PARSED) if not os.path.isfile(os.path.join(gen_dir, n))]
         return INCOMPLETE, f"metadata.json says complete but {', '.join(missing)} missing"
     return COMPLETE, ""
 
@@ -217,35 +222,40 @@ def _score(gen_dir: str, status: str, error: str) -> tuple[float | None, str]:
     return score, ""
 
 
-def _usage(metadata: Mapping[str, Any] | None) -> dict[str, Any]:
-    if not metadata:
-        return {}
-    llm = metadata.get("llm") if isinstance(metadata.get("llm"), Mapping) else {}
-    assert isinstance(llm, Mapping)
-    usage = metadata.get("usage") if isinstance(metadata.get("usage"), Mapping) else llm.get("usage") or {}
-    cache = metadata.get("cache") if isinstance(metadata.get("cache"), Mapping) else {}
-    assert isinstance(cache, Mapping) and isinstance(usage, Mapping)
-    cache_hit = bool(cache.get("hit"))
-    has_response = bool(llm) or bool(usage)
-    reparsed = metadata.get("reparsed")
+def _usage(record: GenerationRecord | None, spend: Spend, stage: str, gen_id: str) -> dict[str, Any]:
+    """Tokens, time, and money as the journal has it: this cohort's payments for the generation."""
+    key = (stage, gen_id)
+    paid = key in spend.paid_generations
+    if record is None:
+        return {"cost": spend.by_generation.get(key, 0.0) if paid else 0.0, "llm_call": paid, "answer": ANSWER_PAID if paid else ""}
+    response = record.response
+    usage = response.usage if response is not None else None
+    if paid:
+        answer = ANSWER_PAID
+    elif record.mode == "copy":
+        answer = ANSWER_COPY
+    else:
+        answer = ANSWER_REUSED if response is not None else ""
     return {
-        "mode": metadata.get("mode") or "",
-        "parser": metadata.get("parser") or "",
-        "finish_reason": metadata.get("finish_reason") or llm.get("finish_reason") or "",
-        "model": metadata.get("model") or "",
-        "prompt_tokens": _number(usage.get("prompt_tokens")),
-        "completion_tokens": _number(usage.get("completion_tokens")),
-        "total_tokens": _number(usage.get("total_tokens")),
-        "cost": _number(usage.get("cost")),
-        "latency_s": _number(llm.get("latency_s")),
-        "duration_s": _number(metadata.get("duration_s")),
-        "attempts": _number(llm.get("attempts")),
-        "llm_call": has_response and not cache_hit,
-        "cache_hit": cache_hit,
-        "started_at": metadata.get("started_at") or "",
-        "finished_at": metadata.get("finished_at") or "",
-        "run_id": metadata.get("run_id") or "",
-        "reparsed": len(reparsed) if isinstance(reparsed, list) else 0,
+        "mode": record.mode or "",
+        "parser": record.parser or "",
+        "finish_reason": record.finish_reason or "",
+        "model": record.model or "",
+        "prompt_tokens": None if usage is None else usage.prompt_tokens,
+        "completion_tokens": None if usage is None else usage.completion_tokens,
+        "total_tokens": None if usage is None else usage.total_tokens,
+        # What this cohort paid for the generation (an answer reused costs 0): the journal's figure.
+        "cost": spend.by_generation.get(key, 0.0) if paid else 0.0,
+        "latency_s": response.latency_s if response is not None else None,
+        "duration_s": record.duration_s,
+        "attempts": response.attempts if response is not None else None,
+        "llm_call": paid,
+        "cache_hit": answer == ANSWER_REUSED,
+        "answer": answer,
+        "started_at": record.started_at or "",
+        "finished_at": record.finished_at or "",
+        "run_id": record.run_id or "",
+        "reparsed": len(record.reparsed or []),
     }
 
 
@@ -265,9 +275,17 @@ def build_cohort_view(
     tables: Mapping[str, pd.DataFrame],
     combos: Mapping[str, tuple[str, ...]],
     names: Mapping[str, str],
+    *,
+    cohort: str = DEFAULT_COHORT,
 ) -> CohortView:
-    """The view over given task tables (stages absent from ``tables`` have no rows)."""
+    """The view over given task tables (stages absent from ``tables`` have no rows).
+
+    Money comes from the payment journal, as every money figure of the product: a row's ``cost``
+    is what ``cohort``'s runs paid for that generation (0 for an answer reused).
+    """
     root = Path(root)
+    store = GensStore(root)
+    spend = read_spend(root, cohort, store=store)
     essay_table = tables.get("essay")
     essays = {r["gen_id"]: r for r in records(essay_table)} if essay_table is not None else {}
     # Column lists rather than one dict per row: a 100,000-row list of dicts costs ~250 MB.
@@ -287,11 +305,19 @@ def build_cohort_view(
             if "/" in gen_id or gen_id in (".", ".."):
                 continue  # not a folder name: cannot be on disk
             gen_dir = os.path.join(stage_dir, gen_id)
-            text = read_text_file(os.path.join(gen_dir, METADATA))
-            metadata = None if text is None else parse_metadata(text)
-            if metadata is not None and text is not None:
-                metadata_texts[(stage, gen_id)] = text
-            status, error = _state(gen_dir, metadata)
+            record, damaged = None, None
+            path = os.path.join(gen_dir, METADATA)
+            try:
+                with open(path, "rb") as fh:
+                    data = fh.read()
+                record = GenerationRecord.from_json(data, task_key_names=facts.task_keys)
+                metadata_texts[(stage, gen_id)] = data.decode("utf-8")
+            except (FileNotFoundError, NotADirectoryError):
+                pass
+            except _RecordProblem as exc:  # one damaged file never stops the report
+                damaged = str(exc)
+                report_damaged(DamagedFileError(path, damaged))
+            status, error = _state(store, stage, gen_id, gen_dir, record, damaged)
             parent = str(task.get("parent_gen_id") or "")
             replicate = _replicate(task)
             if stage == "draft":
@@ -330,8 +356,8 @@ def build_cohort_view(
                 "essay_replicate": essay_rep,
                 "status": status,
                 "error": error,
-                "failure_kind": failure_kind(metadata) if status == FAILED and metadata else "",
-                **_usage(metadata),
+                "failure_kind": failure_kind(record) if status == FAILED and record is not None else "",
+                **_usage(record, spend, stage, gen_id),
                 "gen_dir": gen_dir,
             }
             if stage == "evaluation":
@@ -340,7 +366,7 @@ def build_cohort_view(
                 values.append(row.get(name))
     frame = pd.DataFrame(columns, columns=GENERATION_COLUMNS)
     for column in ("mode", "parser", "finish_reason", "model", "started_at", "finished_at", "run_id",
-                   "score_error", "failure_kind", "error", "gen_id", "parent_gen_id", "stage"):
+                   "score_error", "failure_kind", "error", "gen_id", "parent_gen_id", "stage", "answer"):
         frame[column] = frame[column].fillna("").astype(str)
     frame["llm_call"] = frame["llm_call"].astype("boolean").fillna(False).astype(bool)
     frame["cache_hit"] = frame["cache_hit"].astype("boolean").fillna(False).astype(bool)
@@ -350,10 +376,6 @@ def build_cohort_view(
         frame[column] = pd.to_numeric(frame[column], errors="coerce")
     known = set(zip(frame["stage"], frame["gen_id"], strict=False))
     orphans = sorted(
-        (stage, entry.name)
-        for stage in STAGES
-        if (root / "gens" / stage).is_dir()
-        for entry in os.scandir(root / "gens" / stage)
-        if entry.is_dir() and (stage, entry.name) not in known
+        (stage, gen_id) for stage in STAGES for gen_id in store.gen_ids(stage) if (stage, gen_id) not in known
     )
     return CohortView(root, frame, dict(names), dict(combos), cohort_id, metadata_texts, orphans)
