@@ -189,9 +189,9 @@ def _disk_stop_message(summary: RunSummary, prepared: PreparedRun) -> str:
             "they were paid and will be asked again."
         )
     return (
-        f"Stopped: no space left on the device ({first.cause}). No new generation was started; the calls "
-        f"in flight finished.{kept}{lost} Every other answer received is on disk. Free space on the "
-        f"filesystem of {first.path} (the result tables and the remaining generations need room too), "
+        f"Stopped: {first.cause}: {first.path}. No new generation was started; the calls "
+        f"in flight finished.{kept}{lost} Every other answer received is on disk. Free space on that "
+        "filesystem (the result tables and the remaining generations need room too), "
         f"then run the same command again: {resume_command()}"
     )
 
@@ -216,7 +216,7 @@ def run(args: argparse.Namespace) -> int:
     from daydreaming_dagster.llm import LLMSettings, build_llm_client
 
     console = make_console()
-    logging.basicConfig(
+    logging.basicConfig(  # other libraries' warnings; the product's own: cli/_common.product_warnings_shown
         level=logging.WARNING, format="%(message)s", handlers=[RichHandler(console=console, show_path=False)]
     )
     data_root = Path(args.data_root)

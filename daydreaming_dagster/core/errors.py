@@ -185,8 +185,9 @@ class StorageError(GenerationError):
     """
 
     def __init__(self, message: str, *, path: str, error: OSError, metadata: Mapping[str, Any] | None = None):
-        reason = describe_os_error(error) if error.filename else f"{describe_os_error(error)}: {path}"
-        super().__init__(message, metadata={**(metadata or {}), "path": path}, cause=reason)
+        # The cause names the kind of file, not its path: one line per cause in a run's summary.
+        reason = (error.strerror or str(error)).lower()
+        super().__init__(message, metadata={**(metadata or {}), "path": path}, cause=f"{reason} (writing {Path(path).name})")
         self.path = path
         self.os_error = error
 

@@ -41,6 +41,12 @@ _REPORTED: set[str] = set()  # damaged files already warned about by this proces
 _REPORTED_LOCK = threading.Lock()
 
 
+def forget_reported() -> None:
+    """A new command: warn again about damaged files seen before (a long-lived process)."""
+    with _REPORTED_LOCK:
+        _REPORTED.clear()
+
+
 def report_damaged(error: DamagedFileError) -> None:
     """Warn once per process about a damaged file (the run or the report goes on without it)."""
     with _REPORTED_LOCK:
