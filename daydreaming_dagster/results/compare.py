@@ -194,7 +194,10 @@ def compare_frames(
     n_a = int(va.merge(shared, on=keys)[ESSAY_KEY].nunique())
     n_b = int(vb.merge(shared, on=keys)[ESSAY_KEY].nunique())
     noun = UNIT_NOUNS.get(unit, unit)
-    method = (f"paired on the same {noun} (same grader and rubric): mean of the per-{noun} differences, "
+    held = [name for column, name in (("evaluation_model", "grader"), ("evaluation_template", "rubric"))
+            if column in keys]
+    same = f"the same {noun}" + (f", same {' and '.join(held)}" if held else "")
+    method = (f"paired on {same}: mean of the per-{noun} differences, "
               f"bootstrap over {noun}s, {how} (scipy.stats.bootstrap); paired t-test p-value")
     difference = float(differences.mean()) if len(differences) else float("nan")
     count = f"{len(differences)} pairs (same {noun})"
