@@ -102,15 +102,16 @@ def test_export_one_row_per_generation(cohort_root: Path, fmt: str, capsys: pyte
     assert rows.loc["V12", "essay_gen_id"] == "E1" and rows.loc["V12", "draft_gen_id"] == "D1"
     assert rows.loc["V12", "parsed"] == "9.0\n" and rows.loc["V12", "raw"].endswith("SCORE: 9")
     assert rows.loc["V12", "prompt"].startswith("Rate this essay:\nEssay E1")
-    assert rows.loc["V12", "concept_names"] == "Alpha Concept; Beta Concept"
     assert float(rows.loc["V12", "cost"]) == 0.001 and float(rows.loc["V12", "latency_s"]) == 0.5
     assert rows.loc["V42", "status"] == "failed" and "in_last_line" in rows.loc["V42", "error"]
     assert float(rows.loc["E1", "mean_score"]) == 8.5 and int(rows.loc["E1", "n_scores"]) == 2
     assert float(rows.loc["D2", "mean_score"]) == 4.5  # the mean over its essay's evaluations
     if fmt == "jsonl":
         assert rows.loc["V12", "concept_ids"] == ["alpha", "beta"]
+        assert rows.loc["V12", "concept_names"] == ["Alpha Concept", "Beta Concept"]  # a list, like the ids
     else:
         assert rows.loc["V12", "concept_ids"] == "alpha;beta"
+        assert rows.loc["V12", "concept_names"] == "Alpha Concept; Beta Concept"
 
 
 def test_a_cohort_with_drafts_only_still_writes_every_table(cohort_root: Path) -> None:
