@@ -237,8 +237,13 @@ def compare_factor(scores: pd.DataFrame, factor: str, level_a: str, level_b: str
 
 
 def comparisons(scores: pd.DataFrame) -> pd.DataFrame:
-    """Every pair of levels of every factor with two to ``MAX_LEVELS`` levels, one row each."""
+    """Every pair of levels of every factor with two to ``MAX_LEVELS`` levels, one row each.
+
+    The table's ``attrs["two_level"]`` keeps the ``Comparison`` of each factor with exactly two
+    levels, pairs included, so that the report can plot them without computing them again.
+    """
     rows = []
+    two_level = []
     for factor in FACTORS:
         if factor not in scores.columns:
             continue
@@ -246,16 +251,23 @@ def comparisons(scores: pd.DataFrame) -> pd.DataFrame:
         if not 2 <= len(levels) <= MAX_LEVELS:
             continue
         for level_a, level_b in itertools.combinations(levels, 2):
-            rows.append(compare_factor(scores, factor, level_a, level_b).as_row())
+            result = compare_factor(scores, factor, level_a, level_b)
+            rows.append(result.as_row())
+            if len(levels) == 2:
+                two_level.append(result)
     table = pd.DataFrame(rows, columns=COLUMNS)
     for column in ("mean_a", "mean_b", "difference", "ci_low", "ci_high"):
         table[column] = table[column].astype(float).round(3)
     table["p_value"] = table["p_value"].astype(float).round(4)
+    table.attrs["two_level"] = two_level  # set last: pandas copies attrs into every derived frame
     return table
 
 
-def paired_units(scores: pd.DataFrame) -> list[Comparison]:
-    """The comparison of every factor with exactly two levels (the report plots their pairs)."""
+def two_level_comparisons(scores: pd.DataFrame, table: pd.DataFrame | None = None) -> list[Comparison]:
+    """The comparison of every factor with exactly two levels (the report plots their pairs): from
+    ``table`` (a ``comparisons`` result) when it carries them, else computed."""
+    if table is not None and "two_level" in table.attrs:
+        return list(table.attrs["two_level"])
     found = []
     for factor in FACTORS:
         if factor in scores.columns:

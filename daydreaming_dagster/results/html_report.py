@@ -206,11 +206,14 @@ def _figures(scores: pd.DataFrame, frames: Mapping[str, pd.DataFrame]) -> list[d
     if not by_concept.empty:
         concept = by_concept.dropna(subset=["average"]).sort_values("average")
         figures.append(_figure(
-            "by_concept", "Mean score per concept (all combinations with it)",
+            "by_concept", "Mean score per concept (all combinations with it; 95% interval)",
             [{"type": "bar", "orientation": "h", "x": [float(a) for a in concept["average"]],
               "y": [str(n) for n in concept["concept_name"]], "marker": {"color": "#4c78a8"},
-              "text": [f"{a:.2f} (n={n})" for a, n in zip(concept["average"], concept["count"], strict=True)],
-              "textposition": "auto"}],
+              "text": [f"{a:.2f} (n={n} essays)" for a, n in zip(concept["average"], concept["n_essays"], strict=True)],
+              "textposition": "inside", "insidetextanchor": "start",
+              "error_x": {"type": "data", "symmetric": False, "color": "#222",
+                          "array": [_clean(h - a) for a, h in zip(concept["average"], concept["ci_high"], strict=True)],
+                          "arrayminus": [_clean(a - lo) for a, lo in zip(concept["average"], concept["ci_low"], strict=True)]}}],
             xaxis={"title": {"text": "mean score"}, "range": list(score_range)}, yaxis={"automargin": True},
             height=max(300, 28 * len(concept) + 120),
         ))
@@ -358,7 +361,8 @@ def build_payload(
             "noise": _frame_records(_noise_if_replicated(frames["noise_components"])),
         },
         "comparisons": _frame_records(frames["comparisons"]),
-        "figures": _figures(scores, frames) + _difference_figures(compare.paired_units(scores)),
+        "figures": _figures(scores, frames)
+        + _difference_figures(compare.two_level_comparisons(scores, frames["comparisons"])),
         "plot_template": dict(template) if template is not None else None,
     }
 

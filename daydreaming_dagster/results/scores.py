@@ -130,12 +130,12 @@ def score_summary(scores: pd.DataFrame) -> pd.DataFrame:
         if valid.empty:
             continue
         grouped = valid.groupby(dimension)["score"].agg(["count", "mean", "std", "min", "max"]).reset_index()
-        intervals = stats.cluster_mean_intervals(valid, [dimension], label=f"score_summary:{dimension}")
+        intervals = stats.cluster_mean_intervals(valid, [dimension])
         grouped = grouped.merge(intervals, on=dimension, how="left")
         grouped = grouped.rename(columns={dimension: "value"})
         grouped.insert(0, "dimension", dimension)
         parts.append(grouped)
-    overall_interval = stats.cluster_mean_intervals(valid, [], label="score_summary:overall")
+    overall_interval = stats.cluster_mean_intervals(valid, [])
     overall_ci: dict[str, Any] = (
         {str(k): v for k, v in overall_interval.iloc[0].items()} if len(overall_interval) else {}
     )

@@ -1,8 +1,9 @@
 """The statistics every result table shares: intervals over essays, rates, ranks with ties, pooled spread.
 
 Pure functions of arrays and frames, no I/O. Deterministic: every random draw comes from a generator
-seeded with ``SEED`` and a label of what is resampled (a table and its group), so a figure does not
-change when another group is added and the same data always give the same interval.
+seeded with ``SEED`` and the values that name what is resampled (a group's key), so a figure does not
+change when another group is added, the same data always give the same interval, and one group
+shown in two tables (``score_summary`` and ``final_results``) has the same interval in both.
 
 - ``cluster_mean_intervals``: the mean of a group's scores with a 95 % percentile interval from a
   cluster bootstrap over essays (``scipy.stats.bootstrap``): an essay's evaluations are resampled
@@ -78,13 +79,14 @@ def cluster_mean_intervals(
     frame: pd.DataFrame,
     keys: Sequence[str],
     *,
-    label: str,
+    label: str = "mean",
     value: str = "score",
     cluster: str = "essay_gen_id",
     resamples: int = GROUP_MEAN_RESAMPLES,
 ) -> pd.DataFrame:
     """Per group of ``keys``: ``n_essays`` (distinct clusters with a value) and the 95 % interval
-    of the group's mean value, by cluster bootstrap. ``label`` names the table (it seeds the draws).
+    of the group's mean value, by cluster bootstrap. The draws are seeded by ``label`` and the
+    group's key values.
 
     Rows without a value are ignored. With no keys the whole frame is one group.
     """

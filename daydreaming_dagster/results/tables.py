@@ -101,11 +101,8 @@ def with_essay_key(scores: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
-def summarize(scores: pd.DataFrame, keys: Sequence[str], *, label: str = "") -> pd.DataFrame:
-    """Score statistics per group; a group whose evaluations all failed has count 0.
-
-    ``label`` names the table for the interval's random draws (``stats.rng_for``).
-    """
+def summarize(scores: pd.DataFrame, keys: Sequence[str]) -> pd.DataFrame:
+    """Score statistics per group; a group whose evaluations all failed has count 0."""
     frame = with_essay_key(scores)
     score = pd.to_numeric(frame["score"], errors="coerce").where(frame["error"].fillna("") == "")
     work = pd.DataFrame({
@@ -138,7 +135,7 @@ def summarize(scores: pd.DataFrame, keys: Sequence[str], *, label: str = "") -> 
     for name in ("count", "perfect_scores", "high_scores_8plus", "low_scores_3minus", "unscored",
                  "high_scores_on_scale", "low_scores_on_scale"):
         table[name] = table[name].astype(int)
-    intervals = stats.cluster_mean_intervals(work, group_keys, label=f"{label}:{','.join(keys)}", value="_s")
+    intervals = stats.cluster_mean_intervals(work, group_keys, value="_s")
     if keys:
         table = table.merge(intervals, on=group_keys, how="left")
     else:
@@ -157,10 +154,10 @@ def final_results(scores: pd.DataFrame) -> pd.DataFrame:
     frame = with_essay_key(scores)
     parts = []
     for analysis_type, keys in FINAL_RESULTS_GROUPS:
-        part = summarize(frame, keys, label="final_results")
+        part = summarize(frame, keys)
         part.insert(0, "analysis_type", analysis_type)
         parts.append(part)
-    overall = summarize(frame, [], label="final_results")
+    overall = summarize(frame, [])
     overall.insert(0, "analysis_type", "overall_statistics")
     parts.append(overall)
     result = pd.concat([p for p in parts if not p.empty], ignore_index=True)
@@ -346,7 +343,7 @@ def scores_by_combination(scores: pd.DataFrame) -> pd.DataFrame:
     if scores.empty:
         return pd.DataFrame(columns=columns)
     frame = with_essay_key(scores)
-    table = summarize(frame, ["combo_id"], label="scores_by_combination")
+    table = summarize(frame, ["combo_id"])
     first = frame.drop_duplicates("combo_id").set_index("combo_id")
     table["concept_names"] = table["combo_id"].map(first["concept_names"])
     table["concept_ids"] = table["combo_id"].map(first["concepts"]) if "concepts" in first else ""
@@ -375,7 +372,7 @@ def scores_by_concept(scores: pd.DataFrame, concept_names: dict[str, str] | None
     columns = ["rank", "rank_label", "concept_id", "concept_name", "n_combinations", *STAT_COLUMNS]
     if exploded.empty:
         return pd.DataFrame(columns=columns)
-    table = summarize(exploded, ["concept_id"], label="scores_by_concept")
+    table = summarize(exploded, ["concept_id"])
     names = dict(concept_names) if concept_names is not None else _names_from_rows(frame)
     table["concept_name"] = table["concept_id"].map(lambda c: names.get(c, c))
     table["n_combinations"] = table["concept_id"].map(exploded.groupby("concept_id")["combo_id"].nunique())

@@ -21,7 +21,7 @@ def _essays(n: int, per_essay: int, *, essay_sd: float, grader_sd: float, seed: 
 
 def test_cluster_interval_counts_essays_and_contains_the_true_mean() -> None:
     frame = _essays(200, 4, essay_sd=1.0, grader_sd=0.5, seed=1)
-    (row,) = stats.cluster_mean_intervals(frame, ["g"], label="t").to_dict("records")
+    (row,) = stats.cluster_mean_intervals(frame, ["g"]).to_dict("records")
     assert row["n_essays"] == 200  # not 800 evaluations
     assert row["ci_low"] < 5.0 < row["ci_high"]
     assert row["ci_low"] < frame["score"].mean() < row["ci_high"]
@@ -32,25 +32,25 @@ def test_repeating_an_essays_scores_does_not_narrow_the_interval() -> None:
     interval (an evaluation-level bootstrap would shrink it by half)."""
     once = _essays(60, 1, essay_sd=1.0, grader_sd=0.0, seed=2)
     four_times = pd.concat([once] * 4, ignore_index=True)
-    a = stats.cluster_mean_intervals(once, ["g"], label="t").iloc[0]
-    b = stats.cluster_mean_intervals(four_times, ["g"], label="t").iloc[0]
+    a = stats.cluster_mean_intervals(once, ["g"]).iloc[0]
+    b = stats.cluster_mean_intervals(four_times, ["g"]).iloc[0]
     assert (a["ci_low"], a["ci_high"]) == pytest.approx((b["ci_low"], b["ci_high"]))
     assert b["n_essays"] == 60
 
 
 def test_cluster_interval_is_deterministic_and_per_group() -> None:
     frame = _essays(40, 2, essay_sd=1.0, grader_sd=1.0, seed=3)
-    first = stats.cluster_mean_intervals(frame, ["g"], label="t")
+    first = stats.cluster_mean_intervals(frame, ["g"])
     other = pd.concat([frame, frame.assign(g="other")], ignore_index=True)
-    both = stats.cluster_mean_intervals(other, ["g"], label="t")
-    pd.testing.assert_frame_equal(first, stats.cluster_mean_intervals(frame, ["g"], label="t"))
+    both = stats.cluster_mean_intervals(other, ["g"])
+    pd.testing.assert_frame_equal(first, stats.cluster_mean_intervals(frame, ["g"]))
     # adding a group does not move another group's interval
     assert both[both["g"] == "all"].reset_index(drop=True).equals(first)
 
 
 def test_one_essay_has_no_interval() -> None:
     frame = pd.DataFrame({"essay_gen_id": ["E1", "E1"], "g": ["a", "a"], "score": [3.0, 5.0]})
-    row = stats.cluster_mean_intervals(frame, ["g"], label="t").iloc[0]
+    row = stats.cluster_mean_intervals(frame, ["g"]).iloc[0]
     assert row["n_essays"] == 1 and math.isnan(row["ci_low"]) and math.isnan(row["ci_high"])
 
 

@@ -171,3 +171,19 @@ def test_ties_are_marked_in_every_ranked_table() -> None:
     combos = tables.scores_by_combination(score_frame(rows))
     assert list(combos["rank_label"]) == ["1="] * 6 + ["7"] and list(combos["combo_id"])[:2] == ["c0", "c1"]
     assert list(tables.scores_by_concept(score_frame(rows))["rank_label"])[:2] == ["1=", "1="]
+
+
+def test_one_group_has_the_same_interval_in_every_table(scores: pd.DataFrame) -> None:
+    """The draws are seeded by the group, not the table: score_summary and final_results agree."""
+    from daydreaming_dagster.results.scores import score_summary
+
+    final = tables.final_results(scores)
+    summary = score_summary(scores).set_index(["dimension", "value"])
+    for analysis_type, dimension, value in (("by_draft_template", "draft_template", "d2"),
+                                            ("by_generation_template", "essay_template", "e1"),
+                                            ("overall_statistics", "overall", "all")):
+        row = final[final["analysis_type"] == analysis_type]
+        if dimension != "overall":
+            row = row[row[dimension if dimension != "essay_template" else "generation_template"] == value]
+        assert (row["ci_low"].item(), row["ci_high"].item()) == pytest.approx(
+            (summary.loc[(dimension, value), "ci_low"], summary.loc[(dimension, value), "ci_high"]), abs=0.006)
