@@ -17,6 +17,7 @@ shown in two tables (``score_summary`` and ``final_results``) has the same inter
 
 from __future__ import annotations
 
+import hashlib
 import warnings
 import zlib
 from collections.abc import Hashable, Sequence
@@ -34,6 +35,11 @@ CONFIDENCE = 0.95
 GROUP_MEAN_RESAMPLES = 1_000
 # Resampled values held in memory at once (scipy's ``batch``): bounds memory at ~50 MB per call.
 BOOTSTRAP_BATCH_VALUES = 3_000_000
+# Intervals already computed, by (label, group key, resamples, data digest): score_summary and
+# scores_by_combination resample the same groups as final_results, with the same seeds, so the
+# answer is the same and need not be drawn again (a fifth of the tables' time at 100,000 evaluations).
+_INTERVALS: dict[tuple[Any, ...], tuple[float, float]] = {}
+_INTERVALS_KEPT = 20_000
 MEAN_INTERVAL_METHOD = "cluster bootstrap over essays, percentile, 1000 resamples (scipy.stats.bootstrap)"
 RATE_INTERVAL_METHOD = "Wilson score interval (scipy.stats.binomtest)"
 
@@ -103,9 +109,16 @@ def cluster_mean_intervals(
     grouped = per_cluster.groupby(group_keys, sort=True) if group_keys else [((), per_cluster)]
     for key, part in grouped:
         key_tuple = key if isinstance(key, tuple) else (key,)
-        low, high = cluster_mean_interval(
-            part["sum"].to_numpy(), part["count"].to_numpy(), rng=rng_for(label, *key_tuple), resamples=resamples
-        )
+        sums, counts = part["sum"].to_numpy(dtype=float), part["count"].to_numpy(dtype=float)
+        digest = hashlib.blake2b(sums.tobytes() + counts.tobytes(), digest_size=16).digest()
+        memo_key = (label, key_tuple, resamples, digest)
+        if memo_key not in _INTERVALS:
+            if len(_INTERVALS) >= _INTERVALS_KEPT:
+                _INTERVALS.clear()
+            _INTERVALS[memo_key] = cluster_mean_interval(
+                sums, counts, rng=rng_for(label, *key_tuple), resamples=resamples
+            )
+        low, high = _INTERVALS[memo_key]
         rows.append({**dict(zip(group_keys, key_tuple, strict=True)), "n_essays": len(part),
                      "ci_low": low, "ci_high": high})
     return pd.DataFrame(rows, columns=columns)
