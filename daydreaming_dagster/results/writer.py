@@ -21,7 +21,8 @@ Written (relative to the data root; the returned dict maps each name to its path
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import time
+from collections.abc import Callable, Mapping, MutableMapping
 from pathlib import Path
 
 import pandas as pd
@@ -84,10 +85,21 @@ def report_path(data_root: Path | str) -> Path:
     return Path(data_root) / REPORTING_DIR / REPORT_FILE
 
 
-def build_tables(view: CohortView) -> dict[str, pd.DataFrame]:
-    """Every table by name (``parsed_scores`` included), in memory."""
+def build_tables(view: CohortView, timings: MutableMapping[str, float] | None = None) -> dict[str, pd.DataFrame]:
+    """Every table by name (``parsed_scores`` included), in memory; ``timings`` (if given) receives
+    each table's seconds (bench/results_scale.py)."""
+    clock = time.perf_counter()
+
+    def lap(name: str) -> None:
+        nonlocal clock
+        if timings is not None:
+            now = time.perf_counter()
+            timings[name] = now - clock
+            clock = now
+
     scores = scores_frame(view)
     frames = {"parsed_scores": scores}
+    lap("parsed_scores")
     for name, (_, _, build) in SCORE_TABLES.items():
         if name == "scores_by_concept":
             frames[name] = tables.scores_by_concept(scores, view.concept_names)
@@ -95,8 +107,10 @@ def build_tables(view: CohortView) -> dict[str, pd.DataFrame]:
             frames[name] = success.success_by_group(scores, success.essay_frame(view))
         else:
             frames[name] = build(scores)
+        lap(name)
     for name, (_, _, build_view) in VIEW_TABLES.items():
         frames[name] = build_view(view)
+        lap(name)
     return frames
 
 
