@@ -27,6 +27,7 @@ SUBCOMMANDS: dict[str, str] = {
     "export": "export",
     "reparse": "reparse",
     "orphans": "orphans",
+    "compare": "compare",
 }
 
 __all__ = ["EXIT_BAD_INPUT", "EXIT_BUDGET", "EXIT_FAILED", "EXIT_INTERRUPTED", "EXIT_OK", "build_parser", "main"]

@@ -10,7 +10,9 @@ Files read (upstream seed-era layout):
   ``concepts/descriptions-<level>/<concept_id>.txt`` for level sentence, paragraph, article
 - ``draft_templates.csv`` (template_id, template_name, description, active[, parser])
 - ``essay_templates.csv`` (template_id, template_name, description, active, generator)
-- ``evaluation_templates.csv`` (template_id, template_name, description, active, parser)
+- ``evaluation_templates.csv`` (template_id, template_name, description, active, parser[, score_min,
+  score_max, success_threshold]: the rubric's score range, upstream's 0-10 when blank, and an optional
+  success threshold)
 - ``llm_models.csv`` (id, model, provider[, display_name], for_generation, for_evaluation[, specialization]
   [, prompt_usd_per_mtok, completion_usd_per_mtok]: optional prices, USD per million tokens)
 - template files: ``generation_templates/{draft,essay}/<id>.txt`` and ``evaluation_templates/<id>.txt``
@@ -43,10 +45,12 @@ from daydreaming_dagster.inputs.types import (
     MODELS_CSV,
     PRICE_COLUMNS,
     RAW_DIR,
+    SCALE_COLUMNS,
     TEMPLATE_CSVS,
     Concept,
     ModelRow,
     RawData,
+    ScoreScale,
     TemplateKind,
     TemplateRow,
     template_file_path,
@@ -104,6 +108,7 @@ def _load_templates(data_root: Path, kind: TemplateKind, problems: Problems) -> 
         required = (*required, "generator")
     else:
         required = (*required, "parser")
+        optional = SCALE_COLUMNS
     rows = read_table(path, required, optional, problems)
     if rows is None:
         return ()
@@ -113,6 +118,7 @@ def _load_templates(data_root: Path, kind: TemplateKind, problems: Problems) -> 
         active = parse_bool(row, "active", path, problems)
         parser: str | None = None
         generator: str | None = None
+        scale = ScoreScale()
         if kind == "essay":
             generator = row.get("generator").lower()
             if generator not in ESSAY_GENERATORS:
@@ -133,6 +139,7 @@ def _load_templates(data_root: Path, kind: TemplateKind, problems: Problems) -> 
                     f"{row.raw('parser')!r} is not an evaluation parser",
                     "write in_last_line (score on the last line) or complex",
                 )
+            scale = _scale(row, path, problems)
         else:
             parser = row.get("parser").lower() or None
             if active and parser is not None and parser not in DRAFT_PARSERS:
@@ -165,10 +172,76 @@ def _load_templates(data_root: Path, kind: TemplateKind, problems: Problems) -> 
                 active=active,
                 parser=parser,
                 generator=generator,
+                scale=scale,
             )
         )
     require_some((t.active for t in out), path, "active", f"{kind} template", problems)
     return tuple(out)
+
+
+_SCALE_FIXES = {
+    "score_min": "write the lowest score of the rubric as a number (e.g. 0), or leave it blank for upstream's 0",
+    "score_max": "write the highest score of the rubric as a number (e.g. 9), or leave it blank for upstream's 10",
+    "success_threshold": "write the score an essay must reach to count as a success (e.g. 8), or leave it "
+    "blank for no threshold",
+}
+
+
+def _scale(row: CsvRow, path: Path, problems: Problems) -> ScoreScale:
+    """The optional scale columns of one evaluation_templates.csv row; blank means upstream's default."""
+    default = ScoreScale()
+    values: dict[str, float | None] = {}
+    for column in SCALE_COLUMNS:
+        text = row.get(column)
+        number: float | None = None
+        if text:
+            try:
+                number = float(text)
+            except ValueError:
+                number = math.nan
+            if not math.isfinite(number):
+                problems.add(path, row.line, column, f"{row.raw(column)!r} is not a number", _SCALE_FIXES[column])
+                return default
+        values[column] = number
+    low = values["score_min"] if values["score_min"] is not None else default.score_min
+    high = values["score_max"] if values["score_max"] is not None else default.score_max
+    if low >= high:
+        problems.add(
+            path,
+            row.line,
+            "score_max",
+            f"the scale {low:g}-{high:g} is empty (score_min must be below score_max)",
+            "write the lowest score in score_min and the highest in score_max (e.g. 0 and 9)",
+        )
+        return default
+    threshold = values["success_threshold"]
+    if threshold is not None and not low <= threshold <= high:
+        problems.add(
+            path,
+            row.line,
+            "success_threshold",
+            f"success_threshold {threshold:g} is outside the scale {low:g}-{high:g}",
+            f"write a score between {low:g} and {high:g}, or leave it blank for no threshold",
+        )
+        return default
+    return ScoreScale(low, high, threshold)
+
+
+def load_score_scales(data_root: Path | str) -> dict[str, ScoreScale]:
+    """Each evaluation template's scale, from ``evaluation_templates.csv`` alone (template_id -> scale).
+
+    For the result tables, which need only the scales: the file's other columns are not checked
+    here (``load_raw_data`` does that before a run). No file gives no scales (every template then has
+    upstream's 0-10); a scale that is not valid raises InputError with its line and fix.
+    """
+    path = Path(data_root) / RAW_DIR / TEMPLATE_CSVS["evaluation"]
+    if not path.is_file():
+        return {}
+    problems = Problems()
+    rows = read_table(path, ("template_id",), SCALE_COLUMNS, problems)
+    scales = {row.get("template_id"): _scale(row, path, problems) for row in rows or ()}
+    problems.raise_if_any()
+    return scales
 
 
 def _load_models(raw: Path, problems: Problems) -> tuple[ModelRow, ...]:

@@ -33,7 +33,8 @@ TEMPLATE_CSVS: Mapping[TemplateKind, str] = MappingProxyType(
 ESSAY_GENERATORS: tuple[str, ...] = ("llm", "copy")
 EVALUATION_PARSERS: tuple[str, ...] = ("in_last_line", "complex")
 DRAFT_PARSERS: tuple[str, ...] = ("essay_idea_last", "essay_block")
-
+#: Optional evaluation_templates.csv columns: the rubric's score range and its success threshold.
+SCALE_COLUMNS: tuple[str, str, str] = ("score_min", "score_max", "success_threshold")
 
 
 # --------------------------------------------------------------------------------------------
@@ -62,9 +63,38 @@ class Concept:
 
 
 @dataclass(frozen=True)
+class ScoreScale:
+    """An evaluation template's score range and optional success threshold.
+
+    The defaults are upstream's: scores from 0 to 10, no threshold. "Perfect" is ``score_max``; an
+    essay succeeds on this rubric when its score reaches ``success_threshold``.
+    """
+
+    score_min: float = 0.0
+    score_max: float = 10.0
+    success_threshold: float | None = None
+
+    @property
+    def width(self) -> float:
+        return self.score_max - self.score_min
+
+    @property
+    def label(self) -> str:
+        """``0-10``: how the range is written in tables and messages."""
+        return f"{self.score_min:g}-{self.score_max:g}"
+
+    def contains(self, score: float) -> bool:
+        return self.score_min <= score <= self.score_max
+
+
+DEFAULT_SCALE = ScoreScale()
+
+
+@dataclass(frozen=True)
 class TemplateRow:
     """One row of a template CSV. ``generator`` is set for essays only ("llm" or "copy");
-    ``parser`` for drafts (None = identity) and evaluations ("in_last_line" or "complex")."""
+    ``parser`` for drafts (None = identity) and evaluations ("in_last_line" or "complex");
+    ``scale`` for evaluations (the other kinds keep the default)."""
 
     kind: TemplateKind
     template_id: str
@@ -73,6 +103,7 @@ class TemplateRow:
     active: bool
     parser: str | None = None
     generator: str | None = None
+    scale: ScoreScale = DEFAULT_SCALE
 
 
 @dataclass(frozen=True)

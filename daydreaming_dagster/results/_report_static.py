@@ -52,7 +52,11 @@ th.asc:after { content:" ▲"; color:var(--accent); } th.desc:after { content:" 
         margin:1px 2px; font-size:12px; }
 .score { font-weight:600; }
 .kv td:first-child { color:var(--muted); width:150px; }
-td.concepts { max-width:230px; white-space:nowrap; overflow:hidden; text-overflow:ellipsis; }
+td.concepts { min-width:160px; max-width:340px; white-space:normal; overflow-wrap:anywhere; }
+td.wrap { white-space:normal; overflow-wrap:anywhere; max-width:520px; }
+.note { color:var(--muted); font-size:12.5px; margin:4px 0 8px; }
+.sentence { font-weight:600; margin:2px 0; }
+.card.lead { border-color:var(--accent); background:#f3f6fc; }
 td.gid { font-family:ui-monospace,"DejaVu Sans Mono",monospace; font-size:12px; }
 """
 
@@ -119,11 +123,30 @@ function tableHTML(rec, opts = {}) {
     const cell = opts.cell ? opts.cell(c, v, r) : null;
     const isNum = typeof v === "number";
     const digits = /cost/.test(c) ? 4 : (/rate/.test(c) ? 3 : 2);
-    if (/^concept/.test(c)) return `<td class="concepts" title="${esc(v)}">${esc(v)}</td>`;
+    if (/^concept/.test(c)) return `<td class="concepts">${esc(v)}</td>`;
+    if (/sentence|method|rule|target_rubrics|grader_models|level|group$/.test(c)) return `<td class="wrap">${cell ?? esc(v ?? "")}</td>`;
     return `<td${isNum ? ' class="num"' : ""}>${cell ?? esc(isNum ? fmt(v, digits) : (v ?? ""))}</td>`;
   }).join("") + "</tr>").join("");
   return `<table><thead><tr>${head}</tr></thead><tbody>${body}</tbody></table>`;
 }
+
+// A table with "mean [low, high]" in one column instead of three (the 95 % interval).
+function withInterval(rec, mean, low, high, label) {
+  const i = rec.columns.indexOf(mean), lo = rec.columns.indexOf(low), hi = rec.columns.indexOf(high);
+  if (i < 0 || lo < 0 || hi < 0) return rec;
+  const keep = rec.columns.map((c, k) => k).filter((k) => k !== lo && k !== hi);
+  return { columns: keep.map((k) => k === i ? label : rec.columns[k]),
+    rows: rec.rows.map((r) => keep.map((k) => k !== i ? r[k] : (r[i] === null ? "" :
+      fmt(r[i]) + (r[lo] === null || r[hi] === null ? "" : ` [${fmt(r[lo])}, ${fmt(r[hi])}]`)))) };
+}
+
+function pick(rec, columns) {
+  const idx = columns.map((c) => rec.columns.indexOf(c)).filter((k) => k >= 0);
+  return { columns: idx.map((k) => rec.columns[k]), rows: rec.rows.map((r) => idx.map((k) => r[k])) };
+}
+
+const pct = (v) => v === null || v === undefined ? "" : (100 * v).toFixed(1) + "%";
+const usd = (v) => v === null || v === undefined ? "–" : "$" + (v >= 1 ? v.toFixed(2) : v.toPrecision(3));
 
 function link(stage, id, label) {
   return `<a href="#g=${encodeURIComponent(stage + "/" + id)}">${esc(label ?? id)}</a>`;
@@ -147,6 +170,21 @@ function renderOverview() {
     card("LLM time (sum)", `${fmt(all[col("llm_latency_s")], 1)} s`),
     card("scores (mean)", `${evals.length} (${meanScore})`),
   ].join("");
+  const su = D.success, suCol = (n) => su.table.columns.indexOf(n);
+  const cohort = su.table.rows.find((r) => r[suCol("group_by")] === "cohort");
+  const lead = su.thresholds && cohort ? [
+    `<div class="card lead"><div class="v">${pct(cohort[suCol("success_rate")])} <span class="muted" style="font-size:13px">[${pct(cohort[suCol("ci_low")])}, ${pct(cohort[suCol("ci_high")])}]</span></div><div class="k">success rate: ${fmt(cohort[suCol("successes")])} of ${fmt(cohort[suCol("essays")])} essays (95% interval)</div></div>`,
+    `<div class="card lead"><div class="v">${usd(cohort[suCol("cost_per_success_usd")])}</div><div class="k">cost per successful essay</div></div>`,
+    `<div class="card lead"><div class="v">${usd(cohort[suCol("cost_per_point_usd")])}</div><div class="k">cost of an essay per point of its mean score</div></div>`,
+  ].join("") : "";
+  const leadNote = su.thresholds ? `<p class="note">Success: ${esc(su.rule)}; targets ${esc(su.targets)}. Cost: what was paid (cache reuse costs 0), each essay with its evaluations and a share of its draft.</p>` : "";
+  const costCols = su.thresholds ?
+    ["group_by", "group", "essays", "successes", "success_rate", "ci_low", "ci_high", "essays_unscored", "mean_score", "cost_usd", "cost_per_success_usd", "cost_per_point_usd"] :
+    ["group_by", "group", "essays", "essays_unscored", "mean_score", "cost_usd", "cost_per_essay_usd", "cost_per_point_usd"];
+  const costTable = withInterval(pick(su.table, costCols), "success_rate", "ci_low", "ci_high", "success_rate [95% interval]");
+  const costHTML = `<h3>${su.thresholds ? "Success and cost" : "Cost and score"} per template and model <span class="muted">(per combination: 6_summary/success_by_group.csv)</span></h3>` +
+    (su.thresholds ? "" : '<p class="note">No rubric declares a success_threshold (evaluation_templates.csv), so there is no success rate; mean_score is over every rubric.</p>') +
+    `<div class="scroll">${tableHTML(costTable)}</div>`;
   const keep = ["stage", "generations", "complete", "failed", "incomplete", "not_generated", "truncated",
     "parse_failures", "llm_calls", "cache_hits", "copies", "prompt_tokens", "completion_tokens", "cost",
     "llm_latency_s", "duration_s", "parse_failure_rate", "truncation_rate", "reparsed"];
@@ -157,17 +195,64 @@ function renderOverview() {
   const failHTML = f.total === 0 ? '<p class="muted">No failed or incomplete generation.</p>' :
     tableHTML(f.counts) + `<h3>Failures (${f.total}${f.total > f.rows.length ? `, first ${f.rows.length} listed` : ""})</h3>` +
     `<div class="scroll">${tableHTML(failRows, { cell: (c, v, r) => c === "gen_id" ? link(r[0], v) : null })}</div>`;
-  return `<section id="overview"><h2>Cohort overview</h2><div class="cards">${cards}</div>
+  return `<section id="overview"><h2>Cohort overview</h2>${lead ? `<div class="cards">${lead}</div>${leadNote}` : ""}<div class="cards">${cards}</div>
+    ${su.thresholds ? costHTML : ""}
     <h3>Generations per stage</h3><div class="scroll">${tableHTML(perStage)}</div>
+    ${su.thresholds ? "" : costHTML}
     <h3>Failures and reasons</h3>${failHTML}
     ${m.orphans ? `<p class="muted">${m.orphans} generation folder(s) under gens/ belong to no task of this cohort (other cohorts); they are not counted.</p>` : ""}
   </section>`;
 }
 
+function plotDivs(section) {
+  const figs = D.figures.filter((f) => f.section === section);
+  if (!figs.length) return "";
+  if (typeof Plotly === "undefined") return '<p class="muted">Plots need the plotly package when the report is written (pip install plotly).</p>';
+  return `<div class="plots">${figs.map((f) => `<div class="plot" id="plot-${f.id}"></div>`).join("")}</div>`;
+}
+
 function renderPlotsSection() {
   if (!D.figures.length) return `<section id="plots"><h2>Scores</h2><p class="muted">No score yet.</p></section>`;
-  if (typeof Plotly === "undefined") return `<section id="plots"><h2>Scores</h2><p class="muted">Plots need the plotly package when the report is written (pip install plotly).</p></section>`;
-  return `<section id="plots"><h2>Scores</h2><div class="plots">${D.figures.map((f) => `<div class="plot" id="plot-${f.id}"></div>`).join("")}</div></section>`;
+  const means = withInterval(D.grouped_means, "mean", "ci_low", "ci_high", "mean [95% interval]");
+  return `<section id="plots"><h2>Scores</h2>
+    <p class="note">n counts independent essays (an essay's evaluations are not independent); each mean's 95% interval is a cluster bootstrap over essays (black bars on the plots).</p>
+    ${plotDivs("scores")}
+    <h3>Grouped means <span class="muted">(every grouping: 6_summary/final_results.csv)</span></h3>
+    <div class="scroll">${tableHTML(means)}</div></section>`;
+}
+
+function renderAgreement() {
+  const a = D.agreement;
+  if (!a.by_rubric.rows.length) return `<section id="agreement"><h2>Agreement between graders</h2><p class="muted">No score yet.</p></section>`;
+  const rubric = withInterval(pick(a.by_rubric, ["evaluation_template", "scale", "graders", "grader_models", "essays", "agreement", "ci_low", "ci_high",
+    "mean_pairwise_pearson", "high_agreement_essays", "moderate_agreement_essays", "low_agreement_essays", "poor_agreement_essays"]),
+    "agreement", "ci_low", "ci_high", "alpha [95% interval]");
+  const method = a.by_rubric.rows.length ? a.by_rubric.rows[0][a.by_rubric.columns.indexOf("method")] : "";
+  const noise = a.noise.rows.length ? `<h3>Generation noise and grader noise <span class="muted">(replicates; pooled standard deviations)</span></h3>
+    <p class="note">generation_sd: between replicate essays of one condition, same grader; rerun_sd: one grader re-scoring one essay; between_grader_sd: between graders on one essay.</p>
+    <div class="scroll">${tableHTML(a.noise)}</div>` : "";
+  return `<section id="agreement"><h2>Agreement between graders <span class="muted">(within each rubric)</span></h2>
+    <p class="note">Graders (evaluation models) are compared only on the same rubric. ${esc(method)}. Alpha is 1 for perfect agreement and near 0 for agreement no better than chance.</p>
+    <div class="scroll">${tableHTML(rubric)}</div>
+    <h3>Each grader against the others</h3><div class="scroll">${tableHTML(a.graders)}</div>
+    ${noise}
+    <p class="note">Per essay, the spread of its graders' scores on one rubric as a share of the scale: ≤10% high, ≤20% moderate, ≤30% low, more poor (upstream's 1, 2, 3 points on 0-10). Each file in 6_summary: agreement_by_rubric, grader_agreement, grader_pairs, essay_agreement_by_rubric.</p>
+    ${plotDivs("agreement")}
+    <p class="note">Upstream's evaluator_agreement_analysis.csv pools an essay's scores across rubrics; it is kept for compatibility and labelled as pooled.</p></section>`;
+}
+
+function renderComparisons() {
+  const c = D.comparisons;
+  if (!c.rows.length) return `<section id="compare"><h2>Comparisons</h2><p class="muted">No factor has two levels with scores.</p></section>`;
+  const col = (n) => c.columns.indexOf(n);
+  const sentences = c.rows.map((r) => `<p class="sentence">${esc(r[col("factor")])}: ${esc(r[col("sentence")])}</p>`).join("");
+  const rec = withInterval(pick(c, ["factor", "level_a", "level_b", "unit", "pairs", "mean_a", "n_a", "mean_b", "n_b", "difference", "ci_low", "ci_high", "p_value"]),
+    "difference", "ci_low", "ci_high", "B - A [95% interval]");
+  return `<section id="compare"><h2>Comparisons <span class="muted">(paired; daydream compare --factor COLUMN --levels A,B)</span></h2>
+    ${sentences}
+    <p class="note">Each pair is one combination (template and model factors) or one essay (grader and rubric factors), scored by the same grader on the same rubric; n counts essays. ${esc(c.rows[0][col("method")])}.</p>
+    ${plotDivs("compare")}
+    <div class="scroll">${tableHTML(rec)}</div></section>`;
 }
 
 function drawPlots() {
@@ -181,14 +266,17 @@ function drawPlots() {
 function renderTop() {
   const t = D.top_essays;
   if (!t.rows.length) return `<section id="top"><h2>Top essays</h2><p class="muted">No scored essay yet.</p></section>`;
-  const drop = new Set(["draft_gen_id", "generation_template", "draft_replicate", "essay_replicate", "essay_path"]);
+  const drop = new Set(["rank", "draft_gen_id", "generation_template", "draft_replicate", "essay_replicate", "essay_path"]);
   const keep = t.columns.map((c, k) => [c, k]).filter(([c]) => !drop.has(c));
-  const rec = { columns: keep.map(([c]) => c), rows: t.rows.map((r) => keep.map(([, k]) => r[k])) };
-  const cc = D.combinations, ck = cc.columns.map((c, k) => [c, k]).filter(([c]) => c !== "concept_ids");
-  const combos = { columns: ck.map(([c]) => c), rows: cc.rows.map((r) => ck.map(([, k]) => r[k])) };
+  const rec = { columns: keep.map(([c]) => c === "rank_label" ? "rank" : c), rows: t.rows.map((r) => keep.map(([, k]) => r[k])) };
+  const combos = withInterval(pick(D.combinations, ["rank_label", "combo_id", "concept_names", "n_essays", "average", "ci_low", "ci_high", "count",
+    "perfect_scores", "high_scores_on_scale", "unscored", "best_essay_gen_id", "best_essay_mean"]), "average", "ci_low", "ci_high", "average [95% interval]");
+  combos.columns = combos.columns.map((c) => c === "rank_label" ? "rank" : c);
   return `<section id="top"><h2>Top essays <span class="muted">(best ${t.rows.length}; all in 6_summary/top_essays.csv)</span></h2>
+    <p class="note">Ties are marked (1= means tied for first): ${esc(D.tie_order.top_essays)}.</p>
     <div class="scroll">${tableHTML(rec, { cell: (c, v) => c === "essay_gen_id" ? link("essay", v) : null })}</div>
     <h3>Concept combinations <span class="muted">(best ${combos.rows.length}; all in 6_summary/scores_by_combination.csv)</span></h3>
+    <p class="note">${esc(D.tie_order.scores_by_combination)}.</p>
     <div class="scroll">${tableHTML(combos, { cell: (c, v) => c === "best_essay_gen_id" && v ? link("essay", v) : null })}</div></section>`;
 }
 
@@ -344,7 +432,7 @@ function applyParams() {
     return;
   }
   prepare();
-  $("dd-app").innerHTML = renderOverview() + renderPlotsSection() + renderTop() + renderBrowser();
+  $("dd-app").innerHTML = renderOverview() + renderPlotsSection() + renderAgreement() + renderComparisons() + renderTop() + renderBrowser();
   $("dd-loading").remove();
   bind(); applyParams(); refresh(); drawPlots(); route();
   document.body.dataset.readyMs = String(Math.round(performance.now()));

@@ -4,7 +4,8 @@ Columns (``EXPORT_COLUMNS``): stage, ids and lineage (parent, draft, essay, comb
 and names), templates and models, replicate, status and error, the prompt, raw and parsed texts,
 the score (evaluations; essays and drafts get the mean of the evaluations below them and their
 count), usage (tokens, cost), latency and duration, cache use and times. JSON Lines keeps lists and
-numbers typed (``concept_ids`` is a list); CSV joins lists with ``;``. Read them back with
+numbers typed (``concept_ids`` and ``concept_names`` are lists, in the same order); CSV joins the ids
+with ``;`` and the names with ``; ``. Read them back with
 ``pd.read_json(path, lines=True)`` or ``pd.read_csv(path)``.
 """
 
@@ -66,6 +67,8 @@ def iter_rows(view: CohortView) -> Iterator[dict[str, Any]]:
         gen_dir = g["gen_dir"]
         row = {c: _value(c, g.get(c)) for c in EXPORT_COLUMNS if c in g}
         row["concept_ids"] = [c for c in str(g["concept_ids"]).split(";") if c]
+        # From the combination, not by splitting the joined text: a name may contain "; ".
+        row["concept_names"] = [view.concept_names.get(c, c) for c in view.combos.get(str(g["combo_id"]), ())]
         row["prompt"], row["raw"], row["parsed"] = (read_text_file(os.path.join(gen_dir, n)) for n in (PROMPT, RAW, PARSED))
         found = stats.get(g["stage"], {}).get(g["gen_id"])
         if g["stage"] == "evaluation":
@@ -88,6 +91,7 @@ def _write(rows: Iterator[dict[str, Any]], fmt: str, out: io.TextIOBase | Any) -
     writer.writeheader()
     for row in rows:
         row["concept_ids"] = ";".join(row["concept_ids"])
+        row["concept_names"] = "; ".join(row["concept_names"])
         writer.writerow({k: "" if v is None else v for k, v in row.items()})
         count += 1
     return count

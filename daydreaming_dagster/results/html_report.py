@@ -7,12 +7,16 @@ inflates it with the browser's ``DecompressionStream``. To keep it small, identi
 once, and a prompt that contains its parent's parsed text (an essay prompt holds its draft, an
 evaluation prompt its essay) is stored as the text around it.
 
-The page: a cohort overview (generations per stage and status, failures with reasons, calls,
-tokens, cost, time), plots (score distributions by draft template, essay template, generation model
-and evaluator; mean score per concept; evaluator agreement), the top essays, and a browser of every
-generation (filter, sort, paginate; ``?rows=all`` shows every row on one page) whose detail shows
-the prompt, raw and parsed texts, the metadata, the scores and the lineage draft -> essay ->
-evaluations as links.
+The page: a cohort overview (led by the success rate and the cost per success when the rubrics
+declare success thresholds; generations per stage and status, failures with reasons, calls, tokens,
+cost, time; cost and score per template and model), scores (distributions by draft template, essay
+template, generation model and evaluator with n in essays and each mean's 95 % interval; grouped
+means; mean score per concept), agreement (per rubric: Krippendorff's alpha with its interval,
+graders, per-essay spread within the rubric; generation vs grader noise when replicates exist),
+comparisons (every pair of levels, paired, and a difference plot per factor with two levels), the top
+essays and combinations (ties marked ``1=``, names in full), and a browser of every generation
+(filter, sort, paginate; ``?rows=all`` shows every row on one page) whose detail shows the prompt,
+raw and parsed texts, the metadata, the scores and the lineage draft -> essay -> evaluations as links.
 """
 
 from __future__ import annotations
@@ -31,7 +35,7 @@ from typing import Any
 import pandas as pd
 
 from daydreaming_dagster.engine.store import PARSED, PROMPT, RAW
-from daydreaming_dagster.results import tables
+from daydreaming_dagster.results import compare, scale, tables
 from daydreaming_dagster.results._report_static import PAGE_CSS, PAGE_JS
 from daydreaming_dagster.results.lineage import (
     COMPLETE,
@@ -51,6 +55,10 @@ GEN_FIELDS = [
 ]
 MAX_FAILURES_LISTED = 500
 TOP_ESSAYS_SHOWN = 25
+DIFFERENCE_POINTS_SHOWN = 2_000  # above this many pairs a difference plot shows a box without points
+# Grouped means shown in the report (every grouping is in 6_summary/final_results.csv).
+REPORT_GROUPS = ["by_draft_template", "by_generation_template", "by_generation_model", "by_evaluation_template",
+                 "by_evaluation_model", "by_evaluator", "overall_statistics"]
 SPLIT_MIN_CHARS = 64  # a parent text shorter than this is not worth a reference
 GZIP_LEVEL = 3  # level 6 is 4x slower for 11% less
 
@@ -131,79 +139,158 @@ def _frame_records(frame: pd.DataFrame, columns: list[str] | None = None, limit:
     }
 
 
-def _figure(fig_id: str, title: str, data: list[dict[str, Any]], **layout: Any) -> dict[str, Any]:
+def _figure(fig_id: str, title: str, data: list[dict[str, Any]], *, section: str = "scores",
+            score_range: tuple[float, float] = (0.0, 10.0), **layout: Any) -> dict[str, Any]:
+    low, high = score_range
     base: dict[str, Any] = {
         "title": {"text": title, "font": {"size": 14}}, "height": 360, "showlegend": False,
         "margin": {"l": 50, "r": 20, "t": 50, "b": 80},
-        "yaxis": {"title": {"text": "score"}, "range": [-0.5, 10.5], "dtick": 1},
+        "yaxis": {"title": {"text": "score"}, "range": [low - 0.5, high + 0.5], "dtick": 1},
     }
     base.update(layout)
-    return {"id": fig_id, "figure": {"data": data, "layout": base}}
+    return {"id": fig_id, "section": section, "figure": {"data": data, "layout": base}}
 
 
-def _figures(scores: pd.DataFrame, agreement: pd.DataFrame, by_concept: pd.DataFrame) -> list[dict[str, Any]]:
+def _score_range(valid: pd.DataFrame) -> tuple[float, float]:
+    """The widest range over the rubrics' scales (upstream's 0-10 by default)."""
+    framed = scale.with_scale(valid)
+    return float(framed["score_min"].min()), float(framed["score_max"].max())
+
+
+def _interval_marker(name: str, mean: float, low: float, high: float) -> dict[str, Any]:
+    """A mean with its 95 % interval, drawn over a box plot's category ``name``."""
+    error = {"type": "data", "symmetric": False, "array": [high - mean], "arrayminus": [mean - low],
+             "color": "#222", "thickness": 1.5, "width": 8}
+    return {"type": "scatter", "mode": "markers", "x": [name], "y": [mean], "marker": {"color": "#222", "size": 7},
+            "error_y": error if not (math.isnan(low) or math.isnan(high)) else None,
+            "hovertemplate": f"{html.escape(name)}<br>mean %{{y:.2f}} [{low:.2f}, {high:.2f}] (95% interval)<extra></extra>"}
+
+
+def _figures(scores: pd.DataFrame, frames: Mapping[str, pd.DataFrame]) -> list[dict[str, Any]]:
     """Plotly figures as plotly.js JSON (the page draws them with the embedded plotly.js)."""
     valid = tables.valid_scores(scores)
     if valid.empty:
         return []
+    by_concept = frames["scores_by_concept"]
+    score_range = _score_range(valid)
     figures: list[dict[str, Any]] = []
     points = "all" if len(valid) <= 3000 else "outliers"
-    for key, title in (
-        ("draft_template", "Scores by draft template"),
-        ("essay_template", "Scores by essay template"),
-        ("generation_model", "Scores by generation model"),
-        ("evaluator", "Scores by evaluator (template · model)"),
+    final = frames["final_results"]
+    for key, title, analysis_type, keys in (
+        ("draft_template", "Scores by draft template", "by_draft_template", ["draft_template"]),
+        ("essay_template", "Scores by essay template", "by_generation_template", ["generation_template"]),
+        ("generation_model", "Scores by generation model", "by_generation_model", ["generation_model"]),
+        ("evaluator", "Scores by evaluator (template · model)", "by_evaluator",
+         ["evaluation_template", "evaluation_model"]),
     ):
-        traces = [
-            {"type": "box", "y": [float(v) for v in group["score"]],
-             "name": f"{str(value).replace('__', ' · ')} (n={len(group)})", "boxmean": True,
-             "boxpoints": points, "jitter": 0.4, "pointpos": 0, "marker": {"opacity": 0.35, "size": 4}}
-            for value, group in valid.groupby(key, sort=True)
-        ]
-        figures.append(_figure(f"by_{key}", title, traces))
+        intervals = final[final["analysis_type"] == analysis_type]
+        traces: list[dict[str, Any]] = []
+        markers: list[dict[str, Any]] = []
+        for value, group in valid.groupby(key, sort=True):
+            name = f"{str(value).replace('__', ' · ')} (n={group['essay_gen_id'].nunique()} essays)"
+            traces.append({"type": "box", "y": [float(v) for v in group["score"]], "name": name, "boxmean": False,
+                           "boxpoints": points, "jitter": 0.4, "pointpos": 0,
+                           "marker": {"opacity": 0.35, "size": 4}})
+            parts = str(value).split("__") if key == "evaluator" else [str(value)]
+            match = intervals
+            for column, part in zip(keys, parts, strict=False):
+                match = match[match[column] == part]
+            if len(match):
+                row = match.iloc[0]
+                markers.append(_interval_marker(name, float(row["average"]), float(row["ci_low"]),
+                                                float(row["ci_high"])))
+        figures.append(_figure(f"by_{key}", f"{title} (● mean, 95% interval)", traces + markers,
+                               score_range=score_range))
     if not by_concept.empty:
         concept = by_concept.dropna(subset=["average"]).sort_values("average")
         figures.append(_figure(
-            "by_concept", "Mean score per concept (all combinations with it)",
+            "by_concept", "Mean score per concept (all combinations with it; 95% interval)",
             [{"type": "bar", "orientation": "h", "x": [float(a) for a in concept["average"]],
               "y": [str(n) for n in concept["concept_name"]], "marker": {"color": "#4c78a8"},
-              "text": [f"{a:.2f} (n={n})" for a, n in zip(concept["average"], concept["count"], strict=True)],
-              "textposition": "auto"}],
-            xaxis={"title": {"text": "mean score"}, "range": [0, 10]}, yaxis={"automargin": True},
+              "text": [f"{a:.2f} (n={n} essays)" for a, n in zip(concept["average"], concept["n_essays"], strict=True)],
+              "textposition": "inside", "insidetextanchor": "start",
+              "error_x": {"type": "data", "symmetric": False, "color": "#222",
+                          "array": [_clean(h - a) for a, h in zip(concept["average"], concept["ci_high"], strict=True)],
+                          "arrayminus": [_clean(a - lo) for a, lo in zip(concept["average"], concept["ci_low"], strict=True)]}}],
+            xaxis={"title": {"text": "mean score"}, "range": list(score_range)}, yaxis={"automargin": True},
             height=max(300, 28 * len(concept) + 120),
         ))
-    if not agreement.empty:
-        order = ["high_agreement", "moderate_agreement", "low_agreement", "poor_agreement", "insufficient_data"]
-        counts = agreement["agreement_classification"].value_counts()
-        values = [int(counts.get(o, 0)) for o in order]
+    figures += _agreement_figures(frames)
+    return figures
+
+
+AGREEMENT_COLORS = {"high_agreement": "#54a24b", "moderate_agreement": "#eeca3b", "low_agreement": "#f58518",
+                    "poor_agreement": "#e45756"}
+
+
+def _agreement_figures(frames: Mapping[str, pd.DataFrame]) -> list[dict[str, Any]]:
+    """Per rubric: essays per agreement class (spread between graders on that rubric), and the
+    mean |difference| between each pair of graders."""
+    per_essay = frames["essay_agreement_by_rubric"]
+    figures: list[dict[str, Any]] = []
+    if not per_essay.empty:
+        rubrics = sorted(per_essay["evaluation_template"].unique())
+        counts = per_essay.groupby(["agreement_classification", "evaluation_template"]).size()
+        traces = [
+            {"type": "bar", "name": c.replace("_", " "), "x": rubrics, "marker": {"color": color},
+             "y": [int(counts.get((c, r), 0)) for r in rubrics], "text": [int(counts.get((c, r), 0)) for r in rubrics],
+             "textposition": "auto"}
+            for c, color in AGREEMENT_COLORS.items()
+        ]
         figures.append(_figure(
-            "agreement", "Evaluator agreement per essay (score range ≤1, ≤2, ≤3, more)",
-            [{"type": "bar", "x": [o.replace("_", " ") for o in order], "y": values, "text": values,
-              "textposition": "auto", "marker": {"color": ["#54a24b", "#eeca3b", "#f58518", "#e45756", "#bab0ac"]}}],
-            yaxis={"title": {"text": "essays"}},
+            "agreement", "Essays by grader agreement, within each rubric",
+            traces, section="agreement", barmode="stack", showlegend=True, yaxis={"title": {"text": "essays"}},
         ))
-    pivot = valid.pivot_table(index="essay_gen_id", columns="evaluator", values="score", aggfunc="mean")
-    graders = [str(c) for c in pivot.columns]
-    if len(graders) >= 2:
+    pairs = frames["grader_pairs"]
+    for rubric, part in pairs.groupby("evaluation_template", sort=True):
+        graders = sorted(set(part["grader_a"]) | set(part["grader_b"]))
+        cell = {(a, b): r for a, b, r in zip(part["grader_a"], part["grader_b"],
+                                             zip(part["mean_abs_difference"], part["essays"], strict=True),
+                                             strict=True)}
         matrix: list[list[float | None]] = []
         text: list[list[str]] = []
         for a in graders:
-            row: list[float | None] = []
-            labels: list[str] = []
-            for b in graders:
-                both = pivot[[a]].dropna() if a == b else pivot[[a, b]].dropna()
-                diff = float((both[a] - both[b]).abs().mean()) if len(both) else None
-                row.append(diff)
-                labels.append(f"{diff:.2f} (n={len(both)})" if diff is not None else "")
-            matrix.append(row)
-            text.append(labels)
-        names = [g.replace("__", " · ") for g in graders]
+            values = [None if a == b else cell.get((a, b)) or cell.get((b, a)) for b in graders]
+            matrix.append([None if v is None else _clean(v[0]) for v in values])
+            text.append(["" if v is None or v[1] is None else f"{v[0]:.2f} (n={v[1]})" for v in values])
         figures.append(_figure(
-            "grader_difference", "Mean |score difference| between graders, same essay",
-            [{"type": "heatmap", "z": matrix, "x": names, "y": names, "text": text, "texttemplate": "%{text}",
+            f"grader_difference_{len(figures)}", f"{rubric}: mean |score difference| between graders, same essay",
+            [{"type": "heatmap", "z": matrix, "x": graders, "y": graders, "text": text, "texttemplate": "%{text}",
               "colorscale": "Blues", "reversescale": True, "zmin": 0, "colorbar": {"title": {"text": "mean |Δ|"}}}],
-            yaxis={"automargin": True}, xaxis={"automargin": True}, height=max(360, 60 * len(graders) + 160),
+            section="agreement", yaxis={"automargin": True}, xaxis={"automargin": True},
+            height=max(320, 60 * len(graders) + 160),
         ))
+    return figures
+
+
+def _difference_figures(comparisons: list[compare.Comparison]) -> list[dict[str, Any]]:
+    """A difference plot per factor with two levels: each pair's B - A, and the mean with its interval."""
+    figures = []
+    for result in comparisons:
+        if not result.paired or result.pairs < 2:
+            continue
+        differences = [float(d) for d in result.units["difference"]]
+        label = f"{result.level_b} − {result.level_a}"
+        noun = compare.UNIT_NOUNS.get(result.unit, result.unit)
+        box = {"type": "box", "x": differences, "name": label, "orientation": "h", "boxmean": False,
+               "boxpoints": "all" if len(differences) <= DIFFERENCE_POINTS_SHOWN else "outliers",
+               "jitter": 0.5, "pointpos": 0, "marker": {"opacity": 0.45, "size": 5}, "line": {"color": "#8aa"},
+               "text": [str(u) for u in result.units["unit"]] if len(differences) <= DIFFERENCE_POINTS_SHOWN else None,
+               "hovertemplate": f"{noun} %{{text}}<br>difference %{{x:.2f}}<extra></extra>"}
+        mean = {"type": "scatter", "mode": "markers", "x": [result.difference], "y": [label],
+                "marker": {"color": "#c62828", "size": 11, "symbol": "diamond"},
+                "error_x": {"type": "data", "symmetric": False, "array": [result.ci_high - result.difference],
+                            "arrayminus": [result.difference - result.ci_low], "color": "#c62828", "thickness": 2.5,
+                            "width": 10},
+                "hovertemplate": f"mean difference %{{x:.2f}} [{result.ci_low:.2f}, {result.ci_high:.2f}]<extra></extra>"}
+        figure = _figure(
+            f"compare_{result.factor}", f"{result.factor}: {result.sentence}", [box, mean], section="compare",
+            height=260, yaxis={"automargin": True},
+            xaxis={"title": {"text": f"{label}, per {noun}"}, "zeroline": True, "zerolinewidth": 2,
+                   "zerolinecolor": "#444"},
+        )
+        figure["figure"]["layout"]["title"]["font"]["size"] = 13
+        figures.append(figure)
     return figures
 
 
@@ -263,9 +350,48 @@ def build_payload(
         "failures": _failures(view),
         "top_essays": _frame_records(top, limit=TOP_ESSAYS_SHOWN),
         "combinations": _frame_records(frames["scores_by_combination"], limit=TOP_ESSAYS_SHOWN),
-        "figures": _figures(scores, frames["evaluator_agreement_analysis"], frames["scores_by_concept"]),
+        "tie_order": dict(tables.TIE_ORDER),
+        "grouped_means": _frame_records(_grouped_means(frames["final_results"])),
+        "success": _success(frames["success_by_group"]),
+        "agreement": {
+            "by_rubric": _frame_records(frames["agreement_by_rubric"]),
+            "graders": _frame_records(frames["grader_agreement"]),
+            "noise": _frame_records(_noise_if_replicated(frames["noise_components"])),
+        },
+        "comparisons": _frame_records(frames["comparisons"]),
+        "figures": _figures(scores, frames)
+        + _difference_figures(compare.two_level_comparisons(scores, frames["comparisons"])),
         "plot_template": dict(template) if template is not None else None,
     }
+
+
+def _grouped_means(final: pd.DataFrame) -> pd.DataFrame:
+    """The grouped means the report lists: what, n essays, mean and interval, evaluations."""
+    part = final[final["analysis_type"].isin(REPORT_GROUPS)]
+    keys = ["draft_template", "generation_template", "generation_model", "evaluation_template", "evaluation_model"]
+    labels = pd.Series([" · ".join(str(v) for v in row if isinstance(v, str) and v)
+                        for row in part[keys].itertuples(index=False, name=None)], index=part.index)
+    return pd.DataFrame({
+        "group": part["analysis_type"].str.removeprefix("by_").str.replace("generation_template", "essay_template"),
+        "level": labels.where(labels != "", "all"), "n_essays": part["n_essays"], "mean": part["average"],
+        "ci_low": part["ci_low"], "ci_high": part["ci_high"], "evaluations": part["count"], "scale": part["scale"],
+    })
+
+
+def _success(table: pd.DataFrame) -> dict[str, Any]:
+    """success_by_group for the overview; ``thresholds`` says whether any rubric declares one."""
+    declared = bool(len(table)) and bool(str(table["target_rubrics"].iloc[0]))
+    shown = table[table["group_by"] != "combo_id"]
+    return {"thresholds": declared, "rule": str(table["rule"].iloc[0]) if len(table) else "",
+            "targets": str(table["target_rubrics"].iloc[0]) if len(table) else "",
+            "table": _frame_records(shown)}
+
+
+def _noise_if_replicated(noise: pd.DataFrame) -> pd.DataFrame:
+    """The noise components, only when replicates make generation or grader noise measurable."""
+    if noise.empty or (noise["generation_sd"].isna().all() and noise["rerun_sd"].isna().all()):
+        return noise.iloc[0:0]
+    return noise
 
 
 def _json_chunks(payload: Mapping[str, Any], batch: int = 1000) -> Iterator[str]:
@@ -316,6 +442,7 @@ def _html_parts(payload: Mapping[str, Any], plotly_js: str | None) -> Iterator[s
         f"<title>{html.escape(title)}</title>\n<style>{PAGE_CSS}</style>\n</head>\n<body>\n"
         f"<header><h1>{html.escape(title)}</h1><div id=\"dd-sub\"></div></header>\n"
         "<nav><a href=\"#overview\">Overview</a><a href=\"#plots\">Scores</a>"
+        "<a href=\"#agreement\">Agreement</a><a href=\"#compare\">Comparisons</a>"
         "<a href=\"#top\">Top essays</a><a href=\"#browser\">Generations</a></nav>\n"
         "<main><p id=\"dd-loading\">Loading the embedded data…</p><div id=\"dd-app\"></div></main>\n"
         "<script type=\"application/octet-stream\" id=\"dd-data\">"

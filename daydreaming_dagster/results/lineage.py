@@ -6,7 +6,8 @@ table, the report, the export and the asset checks are computed from it, so they
 
 A generation's ``status`` is one of ``complete``, ``failed`` (metadata says so, with the reason),
 ``incomplete`` (files without a final metadata.json: a run was killed; the next run redoes it) or
-``not generated``. An evaluation's ``score`` is read from its ``parsed.txt``; when there is none,
+``not generated``. An evaluation's ``score`` is read from its ``parsed.txt`` and must lie on its
+template's scale (``evaluation_templates.csv``, upstream's 0-10 by default); when there is none,
 ``score_error`` says why, so no row is ever dropped silently.
 """
 
@@ -36,6 +37,8 @@ from daydreaming_dagster.engine.record import (
 )
 from daydreaming_dagster.engine.record import RecordProblem as _RecordProblem
 from daydreaming_dagster.engine.store import METADATA, PARSED, RAW, GensStore, report_damaged
+from daydreaming_dagster.inputs.loaders import load_score_scales
+from daydreaming_dagster.inputs.types import DEFAULT_SCALE, ScoreScale
 
 STATUSES = STATES  # the view's name for them
 TASK_FILES: Mapping[str, str] = {"selection": SELECTION_FILE, **{s: STAGE_FACTS[s].task_file for s in STAGES}}
@@ -67,6 +70,7 @@ class CohortView:
     # times the memory (a 100,000-generation cohort: 140 MB instead of 585 MB); ``metadata()`` parses.
     metadata_texts: dict[tuple[str, str], str] = field(repr=False)
     orphans: list[tuple[Stage, str]] = field(default_factory=list)  # gens dirs not in the cohort's tables
+    score_scales: Mapping[str, ScoreScale] = field(default_factory=dict)  # evaluation template -> its scale
 
     def metadata(self, stage: str, gen_id: str) -> dict[str, Any] | None:
         """The generation's metadata.json object (None when absent, torn or not an object)."""
@@ -202,7 +206,7 @@ def _state(store: GensStore, stage: Stage, gen_id: str, gen_dir: str, record: Ge
     return COMPLETE, ""
 
 
-def _score(gen_dir: str, status: str, error: str) -> tuple[float | None, str]:
+def _score(gen_dir: str, status: str, error: str, scale: ScoreScale) -> tuple[float | None, str]:
     if status == NOT_GENERATED:
         return None, "not generated"
     if status == FAILED:
@@ -217,8 +221,8 @@ def _score(gen_dir: str, status: str, error: str) -> tuple[float | None, str]:
         score = float(text)
     except ValueError:
         return None, f"parsed.txt is not a number: {text[:40]!r}"
-    if not 0 <= score <= 10:
-        return None, f"score {score} is outside 0-10"
+    if not scale.contains(score):
+        return None, f"score {score} is outside {scale.label}"
     return score, ""
 
 
@@ -267,7 +271,9 @@ def load_cohort_view(data_root: Path | str) -> CohortView:
         raise ResultsInputError(
             f"{root / TASKS_DIR} has no task tables: run `daydream run --data-root {root}` first"
         )
-    return build_cohort_view(root, tables, combos_of(read_tasks(root, "selection")), concept_names_of(root))
+    return build_cohort_view(
+        root, tables, combos_of(read_tasks(root, "selection")), concept_names_of(root), load_score_scales(root)
+    )
 
 
 def build_cohort_view(
@@ -275,15 +281,18 @@ def build_cohort_view(
     tables: Mapping[str, pd.DataFrame],
     combos: Mapping[str, tuple[str, ...]],
     names: Mapping[str, str],
+    score_scales: Mapping[str, ScoreScale] | None = None,
     *,
     cohort: str = DEFAULT_COHORT,
 ) -> CohortView:
-    """The view over given task tables (stages absent from ``tables`` have no rows).
+    """The view over given task tables (stages absent from ``tables`` have no rows); a template
+    without a scale in ``score_scales`` has upstream's 0-10.
 
     Money comes from the payment journal, as every money figure of the product: a row's ``cost``
     is what ``cohort``'s runs paid for that generation (0 for an answer reused).
     """
     root = Path(root)
+    scales = dict(score_scales or {})
     store = GensStore(root)
     spend = read_spend(root, cohort, store=store)
     essay_table = tables.get("essay")
@@ -361,7 +370,8 @@ def build_cohort_view(
                 "gen_dir": gen_dir,
             }
             if stage == "evaluation":
-                row["score"], row["score_error"] = _score(gen_dir, status, error)
+                scale = scales.get(row["evaluation_template"], DEFAULT_SCALE)
+                row["score"], row["score_error"] = _score(gen_dir, status, error, scale)
             for name, values in columns.items():
                 values.append(row.get(name))
     frame = pd.DataFrame(columns, columns=GENERATION_COLUMNS)
@@ -378,4 +388,4 @@ def build_cohort_view(
     orphans = sorted(
         (stage, gen_id) for stage in STAGES for gen_id in store.gen_ids(stage) if (stage, gen_id) not in known
     )
-    return CohortView(root, frame, dict(names), dict(combos), cohort_id, metadata_texts, orphans)
+    return CohortView(root, frame, dict(names), dict(combos), cohort_id, metadata_texts, orphans, scales)

@@ -11,8 +11,19 @@ thing under its own name), with these fixes:
 - rows that could not be scored stay in ``parsed_scores`` with their ``error``; the summaries count
   them per group in ``unscored``.
 
-Score classes are upstream's: perfect ``== 10``, high ``>= 8``, low ``<= 3``; agreement from the
-range of one essay's scores: ``<= 1`` high, ``<= 2`` moderate, ``<= 3`` low, else poor.
+Every grouped mean also has ``n_essays`` (independent essays, not evaluations) and its 95 % interval
+``ci_low``/``ci_high`` (cluster bootstrap over essays, see ``stats``). Ranked tables have ``rank``
+(ties share the best rank) and ``rank_label`` (``1=`` marks a tie); within a tie, rows keep the
+table's order, which each function's docstring states.
+
+Score classes follow each rubric's scale (``scale``): perfect is the top of the scale (upstream's
+``== 10``); upstream's ``high_scores_8plus`` (``>= 8``) and ``low_scores_3minus`` (``<= 3``) keep their
+literal meaning, and ``high_scores_on_scale``/``low_scores_on_scale`` are the scale-aware ones (the
+success threshold, or 80 % / 30 % of the scale), equal to upstream's on 0-10. Agreement is judged
+from the range of one essay's scores relative to the scale: on 0-10, ``<= 1`` high, ``<= 2``
+moderate, ``<= 3`` low, else poor. ``evaluator_agreement_analysis`` is upstream's view and pools an
+essay's scores across rubrics (``scope`` says so); agreement between graders on one rubric is in
+``agreement``.
 """
 
 from __future__ import annotations
@@ -22,17 +33,29 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from daydreaming_dagster.results import scale, stats
+
 ESSAY_KEY = "essay_gen_id"
 # What identifies and describes one essay (the generation being scored).
 ESSAY_COLUMNS = [
     "essay_gen_id", "draft_gen_id", "combo_id", "concept_names", "draft_template", "essay_template",
     "generation_template", "generation_model", "draft_replicate", "essay_replicate",
 ]
-STAT_COLUMNS = [
+UPSTREAM_STAT_COLUMNS = [
     "count", "average", "std_dev", "min_score", "max_score", "perfect_scores", "perfect_score_pct",
-    "high_scores_8plus", "high_score_pct", "low_scores_3minus", "low_score_pct", "unscored",
+    "high_scores_8plus", "high_score_pct", "low_scores_3minus",
 ]
-PERFECT, HIGH, LOW = 10.0, 8.0, 3.0
+STAT_COLUMNS = [
+    *UPSTREAM_STAT_COLUMNS, "low_score_pct", "unscored", "n_essays", "ci_low", "ci_high", "scale",
+    "high_scores_on_scale", "high_on_scale_pct", "low_scores_on_scale", "low_on_scale_pct",
+]
+HIGH, LOW = 8.0, 3.0  # upstream's literal cuts (high_scores_8plus, low_scores_3minus)
+POOLED_SCOPE = "pooled across evaluation templates"
+TIE_ORDER = {
+    "top_essays": "equal mean scores share a rank; within a tie: more scores first, then the higher lowest score, then essay id",
+    "scores_by_combination": "equal averages (2 decimals) share a rank; within a tie: combo_id",
+    "scores_by_concept": "equal averages (2 decimals) share a rank; within a tie: concept_id",
+}
 
 # (analysis_type, group columns). Upstream's six groupings keep upstream's names.
 FINAL_RESULTS_GROUPS: list[tuple[str, list[str]]] = [
@@ -55,7 +78,7 @@ FINAL_RESULTS_COLUMNS = [
 
 
 def valid_scores(scores: pd.DataFrame) -> pd.DataFrame:
-    """Rows with a score (``error`` empty), with ``essay_gen_id`` and a numeric ``score``."""
+    """Rows with a score (``error`` empty), with ``essay_gen_id``, a numeric ``score`` and the scale."""
     frame = with_essay_key(scores)
     score = pd.to_numeric(frame["score"], errors="coerce")
     frame = frame.assign(score=score)
@@ -63,10 +86,11 @@ def valid_scores(scores: pd.DataFrame) -> pd.DataFrame:
 
 
 def with_essay_key(scores: pd.DataFrame) -> pd.DataFrame:
-    """The scores with ``essay_gen_id``, ``evaluator`` and every essay column (a copy; as is if done)."""
+    """The scores with ``essay_gen_id``, ``evaluator``, every essay column and numeric scale columns
+    (a copy; as is if done)."""
     if "evaluator" in scores.columns and ESSAY_KEY in scores.columns:
-        return scores
-    frame = scores.copy()
+        return scale.with_scale(scores)
+    frame = scale.with_scale(scores).copy()
     frame[ESSAY_KEY] = frame["parent_gen_id"]
     if "generation_template" not in frame.columns:
         frame["generation_template"] = frame["essay_template"]
@@ -82,27 +106,44 @@ def summarize(scores: pd.DataFrame, keys: Sequence[str]) -> pd.DataFrame:
     frame = with_essay_key(scores)
     score = pd.to_numeric(frame["score"], errors="coerce").where(frame["error"].fillna("") == "")
     work = pd.DataFrame({
-        "_s": score, "_perfect": score == PERFECT, "_high": score >= HIGH, "_low": score <= LOW,
-        "_unscored": score.isna(),
+        "_s": score, "_perfect": scale.is_perfect(frame, score), "_high": score >= HIGH, "_low": score <= LOW,
+        "_high_scaled": scale.is_high(frame, score) & score.notna(),
+        "_low_scaled": scale.is_low(frame, score) & score.notna(), "_unscored": score.isna(),
+        "_scale": scale.scale_labels(frame), ESSAY_KEY: frame[ESSAY_KEY],
     })
     group_keys = list(keys) or ["_all"]
     for key in keys:
         work[key] = frame[key].fillna("")
     if not keys:
         work["_all"] = ""
-    table = work.groupby(group_keys, sort=True, dropna=False).agg(
+    grouped = work.groupby(group_keys, sort=True, dropna=False)
+    table = grouped.agg(
         count=("_s", "count"), average=("_s", "mean"), std_dev=("_s", "std"), min_score=("_s", "min"),
         max_score=("_s", "max"), perfect_scores=("_perfect", "sum"), high_scores_8plus=("_high", "sum"),
         low_scores_3minus=("_low", "sum"), unscored=("_unscored", "sum"),
+        high_scores_on_scale=("_high_scaled", "sum"), low_scores_on_scale=("_low_scaled", "sum"),
     ).reset_index()
+    scales = grouped["_scale"].agg(lambda v: "; ".join(sorted(set(v)))).reset_index(drop=True)
+    table["scale"] = scales.to_numpy()
     count = table["count"].where(table["count"] > 0)
     for name, source in (("perfect_score_pct", "perfect_scores"), ("high_score_pct", "high_scores_8plus"),
-                         ("low_score_pct", "low_scores_3minus")):
+                         ("low_score_pct", "low_scores_3minus"), ("high_on_scale_pct", "high_scores_on_scale"),
+                         ("low_on_scale_pct", "low_scores_on_scale")):
         table[name] = (table[source] / count * 100).round(1)
     table["average"] = table["average"].round(2)
     table["std_dev"] = table["std_dev"].round(2)
-    for name in ("count", "perfect_scores", "high_scores_8plus", "low_scores_3minus", "unscored"):
+    for name in ("count", "perfect_scores", "high_scores_8plus", "low_scores_3minus", "unscored",
+                 "high_scores_on_scale", "low_scores_on_scale"):
         table[name] = table[name].astype(int)
+    intervals = stats.cluster_mean_intervals(work, group_keys, value="_s")
+    if keys:
+        table = table.merge(intervals, on=group_keys, how="left")
+    else:
+        for column in ("n_essays", "ci_low", "ci_high"):
+            table[column] = intervals[column].iloc[0] if len(intervals) else np.nan
+    table["n_essays"] = table["n_essays"].fillna(0).astype(int)
+    table["ci_low"] = table["ci_low"].round(2)
+    table["ci_high"] = table["ci_high"].round(2)
     return table.reindex(columns=[*keys, *STAT_COLUMNS])
 
 
@@ -129,9 +170,11 @@ def final_results(scores: pd.DataFrame) -> pd.DataFrame:
 
 
 def perfect_score_paths(scores: pd.DataFrame) -> pd.DataFrame:
-    """Every evaluation that gave 10, with the essay's and the evaluation's files."""
+    """Every evaluation that gave the top of its rubric's scale (10 on upstream's 0-10), with the
+    essay's and the evaluation's files."""
     valid = valid_scores(scores)
-    perfect = valid[valid["score"] == PERFECT].copy()
+    perfect = valid[scale.is_perfect(valid, valid["score"])].copy()
+    perfect["scale"] = scale.scale_labels(perfect)
     perfect["notes"] = (
         "Perfect score from " + perfect["generation_model"] + " generation ("
         + perfect["draft_template"] + " -> " + perfect["essay_template"] + ") + "
@@ -141,7 +184,7 @@ def perfect_score_paths(scores: pd.DataFrame) -> pd.DataFrame:
     columns = [
         "combo_id", "concept_names", "draft_template", "essay_template", "generation_template",
         "generation_model", "evaluation_template", "evaluation_model", "score", "essay_gen_id",
-        "evaluation_gen_id", "generation_response_path", "evaluation_response_path", "notes",
+        "evaluation_gen_id", "generation_response_path", "evaluation_response_path", "notes", "scale",
     ]
     return perfect.reindex(columns=columns).sort_values(["combo_id", "essay_gen_id", "evaluation_gen_id"])
 
@@ -182,49 +225,67 @@ def generation_scores_pivot(scores: pd.DataFrame) -> pd.DataFrame:
     return pivot
 
 
-def classify_spread(score_range: float, std_dev: float) -> str:
-    """Upstream's thresholds on the range of one essay's scores."""
+def classify_spread(score_range: float, std_dev: float, scale_width: float = 10.0) -> str:
+    """Upstream's thresholds on the range of one essay's scores (1, 2, 3 on a 0-10 scale), taken
+    relative to the scale's width."""
     if pd.isna(std_dev) or pd.isna(score_range):
         return "insufficient_data"
-    if score_range <= 1.0:
+    relative = score_range * 10.0 / scale_width
+    if relative <= 1.0:
         return "high_agreement"
-    if score_range <= 2.0:
+    if relative <= 2.0:
         return "moderate_agreement"
-    if score_range <= 3.0:
+    if relative <= 3.0:
         return "low_agreement"
     return "poor_agreement"
 
 
-def _spread(valid: pd.DataFrame, keys: list[str], count_name: str) -> pd.DataFrame:
+def classify_spreads(frame: pd.DataFrame, range_column: str, std_column: str, width_column: str) -> list[str]:
+    return [
+        classify_spread(r, s, w)
+        for r, s, w in zip(frame[range_column], frame[std_column], frame[width_column], strict=True)
+    ]
+
+
+# Upstream's two spread tables name the same statistics differently (spec §7.2 and upstream's code).
+AGREEMENT_NAMES = ["mean", "std", "min", "max", "median"]
+VARIANCE_NAMES = ["mean_score", "std_dev", "min_score", "max_score", "median_score"]
+
+
+def _spread(valid: pd.DataFrame, keys: list[str], count_name: str, names: list[str]) -> pd.DataFrame:
     grouped = valid.groupby(keys, sort=True)
     out = grouped["score"].agg(["count", "mean", "std", "min", "max", "median"])
-    out.columns = [count_name, "mean_score", "std_dev", "min_score", "max_score", "median_score"]
+    mean_name, std_name, min_name, max_name, _ = names
+    out.columns = [count_name, *names]
     out["num_templates"] = grouped["evaluation_template"].nunique()
     out["num_models"] = grouped["evaluation_model"].nunique()
+    # The widest scale among the scores judged together (10 on upstream's 0-10).
+    out["scale_width"] = grouped["_width"].max()
     out = out.reset_index()
-    out["score_range"] = out["max_score"] - out["min_score"]
-    mean = out["mean_score"].replace(0, np.nan)
-    out["coefficient_of_variation"] = out["std_dev"] / mean
+    out["score_range"] = out[max_name] - out[min_name]
+    mean = out[mean_name].replace(0, np.nan)
+    out["coefficient_of_variation"] = out[std_name] / mean
     return out
 
 
 def evaluator_agreement_analysis(scores: pd.DataFrame) -> pd.DataFrame:
-    """Spread of the graders' scores on each essay scored at least twice, classified."""
+    """Upstream's table: the spread of all the scores of each essay scored at least twice, pooled
+    across evaluation templates (``scope``), classified. Spread between graders on one rubric:
+    ``agreement.essay_agreement_by_rubric``."""
     valid = valid_scores(scores)
     columns = [
-        *ESSAY_COLUMNS, "evaluator_count", "num_templates", "num_models", "mean_score", "std_dev",
-        "min_score", "max_score", "median_score", "score_range", "coefficient_of_variation",
-        "agreement_classification", "relative_std_dev", "relative_range",
+        *ESSAY_COLUMNS, "evaluator_count", "num_templates", "num_models", *AGREEMENT_NAMES, "score_range",
+        "coefficient_of_variation", "agreement_classification", "relative_std_dev", "relative_range", "scope",
     ]
     if valid.empty:
         return pd.DataFrame(columns=columns)
-    spread = _spread(valid, [ESSAY_KEY], "evaluator_count")
+    valid = valid.assign(_width=scale.width(valid))
+    spread = _spread(valid, [ESSAY_KEY], "evaluator_count", AGREEMENT_NAMES)
     spread = spread[spread["evaluator_count"] >= 2].copy()
-    spread["agreement_classification"] = [
-        classify_spread(r, s) for r, s in zip(spread["score_range"], spread["std_dev"], strict=False)
-    ]
-    spread["relative_std_dev"] = spread["std_dev"] / 10.0
-    spread["relative_range"] = spread["score_range"] / 10.0
+    spread["agreement_classification"] = classify_spreads(spread, "score_range", "std", "scale_width")
+    spread["relative_std_dev"] = spread["std"] / spread["scale_width"]
+    spread["relative_range"] = spread["score_range"] / spread["scale_width"]
+    spread["scope"] = POOLED_SCOPE
     spread = spread.merge(_essay_index(valid).reset_index(), on=ESSAY_KEY, how="left")
     return spread.reindex(columns=columns)
 
@@ -240,15 +301,16 @@ def comprehensive_variance_analysis(scores: pd.DataFrame) -> pd.DataFrame:
     ]
     if valid.empty:
         return pd.DataFrame(columns=columns)
-    valid = valid.assign(eval_model=valid["evaluation_model"], eval_template=valid["evaluation_template"])
-    overall = _spread(valid, [ESSAY_KEY], "total_evaluations").round(3)
+    valid = valid.assign(eval_model=valid["evaluation_model"], eval_template=valid["evaluation_template"],
+                         _width=scale.width(valid))
+    overall = _spread(valid, [ESSAY_KEY], "total_evaluations", VARIANCE_NAMES).round(3)
     overall["analysis_type"] = "overall_variance"
     parts = [overall]
     for analysis_type, extra, count_name, used, used_from in (
         ("template_variance", "eval_model", "template_evaluations", "templates_used", "evaluation_template"),
         ("model_variance", "eval_template", "model_evaluations", "models_used", "evaluation_model"),
     ):
-        part = _spread(valid, [ESSAY_KEY, extra], count_name)
+        part = _spread(valid, [ESSAY_KEY, extra], count_name, VARIANCE_NAMES)
         seen: dict[tuple[str, str], set[str]] = {}
         for essay, key, name in zip(valid[ESSAY_KEY], valid[extra], valid[used_from], strict=True):
             seen.setdefault((essay, key), set()).add(str(name))
@@ -257,25 +319,34 @@ def comprehensive_variance_analysis(scores: pd.DataFrame) -> pd.DataFrame:
         part["analysis_type"] = analysis_type
         parts.append(part)
     combined = pd.concat([p for p in parts if not p.empty], ignore_index=True, sort=False)
-    combined["stability_classification"] = [
-        classify_spread(r, s) for r, s in zip(combined["score_range"], combined["std_dev"], strict=False)
-    ]
+    combined["stability_classification"] = classify_spreads(combined, "score_range", "std_dev", "scale_width")
     combined = combined.merge(_essay_index(valid).reset_index(), on=ESSAY_KEY, how="left")
     return combined.reindex(columns=columns)
 
 
+def _ranked(table: pd.DataFrame, by: str) -> pd.DataFrame:
+    """``rank`` and ``rank_label`` in front of a table already sorted best first (ties: equal ``by``)."""
+    ranks, labels = stats.competition_ranks(table[by].to_numpy(dtype=float))
+    table = table.reset_index(drop=True)
+    table.insert(0, "rank_label", labels)
+    table.insert(0, "rank", ranks)
+    return table
+
+
 def scores_by_combination(scores: pd.DataFrame) -> pd.DataFrame:
-    """Statistics per concept combination, with the concepts' names and its best essay."""
-    columns = ["combo_id", "concept_names", "concept_ids", "n_essays", *STAT_COLUMNS, "best_essay_gen_id",
-               "best_essay_mean"]
+    """Statistics per concept combination, with the concepts' names and its best essay.
+
+    Best average first; equal averages (2 decimals) share a rank, ordered by combo_id.
+    """
+    columns = ["rank", "rank_label", "combo_id", "concept_names", "concept_ids", *STAT_COLUMNS,
+               "best_essay_gen_id", "best_essay_mean"]
     if scores.empty:
         return pd.DataFrame(columns=columns)
     frame = with_essay_key(scores)
     table = summarize(frame, ["combo_id"])
     first = frame.drop_duplicates("combo_id").set_index("combo_id")
-    table.insert(1, "concept_names", table["combo_id"].map(first["concept_names"]))
-    table.insert(2, "concept_ids", table["combo_id"].map(first["concepts"]) if "concepts" in first else "")
-    table.insert(3, "n_essays", table["combo_id"].map(frame.groupby("combo_id")[ESSAY_KEY].nunique()))
+    table["concept_names"] = table["combo_id"].map(first["concept_names"])
+    table["concept_ids"] = table["combo_id"].map(first["concepts"]) if "concepts" in first else ""
     valid = valid_scores(frame)
     if not valid.empty:
         means = valid.groupby(["combo_id", ESSAY_KEY])["score"].mean().reset_index()
@@ -285,24 +356,28 @@ def scores_by_combination(scores: pd.DataFrame) -> pd.DataFrame:
         table["best_essay_mean"] = table["combo_id"].map(best["score"]).round(2)
     else:
         table["best_essay_gen_id"], table["best_essay_mean"] = None, None
-    return table.sort_values(["average", "combo_id"], ascending=[False, True], na_position="last")
+    table = table.sort_values(["average", "combo_id"], ascending=[False, True], na_position="last")
+    return _ranked(table, "average").reindex(columns=columns)
 
 
 def scores_by_concept(scores: pd.DataFrame, concept_names: dict[str, str] | None = None) -> pd.DataFrame:
-    """Statistics per single concept over every combination that includes it."""
+    """Statistics per single concept over every combination that includes it.
+
+    Best average first; equal averages (2 decimals) share a rank, ordered by concept_id.
+    """
     frame = with_essay_key(scores)
     concept_ids = frame["concepts"] if "concepts" in frame.columns else pd.Series("", index=frame.index)
     exploded = frame.assign(concept_id=concept_ids.fillna("").str.split(";")).explode("concept_id")
     exploded = exploded[exploded["concept_id"].fillna("") != ""]
-    columns = ["concept_id", "concept_name", "n_combinations", "n_essays", *STAT_COLUMNS]
+    columns = ["rank", "rank_label", "concept_id", "concept_name", "n_combinations", *STAT_COLUMNS]
     if exploded.empty:
         return pd.DataFrame(columns=columns)
     table = summarize(exploded, ["concept_id"])
     names = dict(concept_names) if concept_names is not None else _names_from_rows(frame)
-    table.insert(1, "concept_name", table["concept_id"].map(lambda c: names.get(c, c)))
-    table.insert(2, "n_combinations", table["concept_id"].map(exploded.groupby("concept_id")["combo_id"].nunique()))
-    table.insert(3, "n_essays", table["concept_id"].map(exploded.groupby("concept_id")[ESSAY_KEY].nunique()))
-    return table.sort_values(["average", "concept_id"], ascending=[False, True], na_position="last")[columns]
+    table["concept_name"] = table["concept_id"].map(lambda c: names.get(c, c))
+    table["n_combinations"] = table["concept_id"].map(exploded.groupby("concept_id")["combo_id"].nunique())
+    table = table.sort_values(["average", "concept_id"], ascending=[False, True], na_position="last")
+    return _ranked(table, "average").reindex(columns=columns)
 
 
 def _names_from_rows(frame: pd.DataFrame) -> dict[str, str]:
@@ -317,31 +392,51 @@ def _names_from_rows(frame: pd.DataFrame) -> dict[str, str]:
     return names
 
 
+def _grader_spread_by_rubric(valid: pd.DataFrame) -> pd.DataFrame:
+    """Per essay: the largest range between its graders' scores on one rubric (each grader's mean
+    over replicates), relative to that rubric's scale, and its classification."""
+    cells = valid.groupby([ESSAY_KEY, "evaluation_template", "evaluation_model"], sort=False).agg(
+        score=("score", "mean"), width=("_width", "max"))
+    per_rubric = cells.groupby(level=[0, 1]).agg(
+        low=("score", "min"), high=("score", "max"), graders=("score", "count"), width=("width", "max"))
+    per_rubric["range"] = (per_rubric["high"] - per_rubric["low"]).where(per_rubric["graders"] >= 2)
+    per_rubric["relative"] = per_rubric["range"] / per_rubric["width"]
+    worst = per_rubric.sort_values("relative", ascending=False, na_position="last").groupby(level=0).head(1)
+    worst = worst.reset_index(level=1, drop=True)
+    return pd.DataFrame({
+        "grader_range": worst["range"],
+        "agreement_classification": [
+            classify_spread(r, r, w) for r, w in zip(worst["range"], worst["width"], strict=True)
+        ],
+    })
+
+
 def top_essays(scores: pd.DataFrame) -> pd.DataFrame:
     """Every scored essay, best first: mean over its graders, each grader's score, agreement.
 
     Grader columns are named ``<evaluation_template>__<evaluation_model>`` (mean over replicates);
     when some grader scored an essay more than once, ``n:<grader>`` columns give the count per cell.
-    Ranked by mean score, then number of scores, then lowest score (all descending), then id.
+    ``n_graders`` counts grading models; ``grader_range`` is the largest range between the graders'
+    scores on one rubric and ``agreement_classification`` judges it against that rubric's scale.
+    Ranked by mean score; equal means share a rank (``rank_label`` ``1=``) and are ordered by number
+    of scores, then lowest score (both descending), then id.
     """
     frame = with_essay_key(scores)
     valid = valid_scores(frame)
     base = [
-        "rank", *ESSAY_COLUMNS, "mean_score", "n_scores", "n_graders", "n_unscored", "min_score",
-        "max_score", "score_range", "std_dev", "agreement_classification",
+        "rank", "rank_label", *ESSAY_COLUMNS, "mean_score", "n_scores", "n_graders", "n_unscored", "min_score",
+        "max_score", "grader_range", "agreement_classification",
     ]
     if valid.empty:
         return pd.DataFrame(columns=[*base, "essay_path"])
+    valid = valid.assign(_width=scale.width(valid))
     grouped = valid.groupby(ESSAY_KEY)
-    table = pd.DataFrame(grouped["score"].agg(["mean", "count", "min", "max", "std"]))
-    table.columns = ["mean_score", "n_scores", "min_score", "max_score", "std_dev"]
-    table["n_graders"] = grouped["evaluator"].nunique()
+    table = pd.DataFrame(grouped["score"].agg(["mean", "count", "min", "max"]))
+    table.columns = ["mean_score", "n_scores", "min_score", "max_score"]
+    table["n_graders"] = grouped["evaluation_model"].nunique()
     unscored = frame[frame["error"].fillna("") != ""].groupby(ESSAY_KEY).size()
     table["n_unscored"] = unscored.reindex(table.index).fillna(0).astype(int)
-    table["score_range"] = table["max_score"] - table["min_score"]
-    table["agreement_classification"] = [
-        classify_spread(r, s) for r, s in zip(table["score_range"], table["std_dev"], strict=False)
-    ]
+    table = table.join(_grader_spread_by_rubric(valid))
     per_grader = valid.pivot_table(index=ESSAY_KEY, columns="evaluator", values="score", aggfunc="mean")
     counts = valid.pivot_table(index=ESSAY_KEY, columns="evaluator", values="score", aggfunc="count")
     graders = sorted(str(c) for c in per_grader.columns)
@@ -353,11 +448,10 @@ def top_essays(scores: pd.DataFrame) -> pd.DataFrame:
         extra += [str(c) for c in per_cell.columns]
     table = _essay_index(valid).join(table, how="inner").reset_index()
     table["mean_score"] = table["mean_score"].round(3)
-    table["std_dev"] = table["std_dev"].round(3)
     paths = valid.drop_duplicates(ESSAY_KEY).set_index(ESSAY_KEY)["generation_response_path"]
     table["essay_path"] = table[ESSAY_KEY].map(paths)
     table = table.sort_values(
         ["mean_score", "n_scores", "min_score", ESSAY_KEY], ascending=[False, False, False, True]
-    ).reset_index(drop=True)
-    table.insert(0, "rank", range(1, len(table) + 1))
+    )
+    table = _ranked(table, "mean_score")
     return table[[*base, *extra, "essay_path"]]

@@ -11,19 +11,23 @@ Written (relative to the data root; the returned dict maps each name to its path
 | parsed_scores | 5_parsing/parsed_scores.csv |
 | score_pivot, score_summary | 6_summary/evaluation_score_pivot.csv, score_summary.csv |
 | generation_scores_pivot, final_results, perfect_score_paths, evaluation_model_template_pivot, evaluator_agreement_analysis, comprehensive_variance_analysis | 6_summary/<name>.csv (upstream's tables) |
-| scores_by_combination, scores_by_concept, top_essays | 6_summary/<name>.csv |
+| scores_by_combination, scores_by_concept, top_essays | 6_summary/<name>.csv (ranked: ``rank_label`` marks ties) |
+| agreement_by_rubric, grader_agreement, grader_pairs, essay_agreement_by_rubric, noise_components | 6_summary/<name>.csv (graders compared within one rubric) |
+| comparisons | 6_summary/comparisons.csv (every pair of levels of every factor, paired) |
+| success_by_group | 6_summary/success_by_group.csv (success rate and cost per success) |
 | documents_consistency_report, documents_latest_report, generation_summary | 7_reporting/<name>.csv |
 | report | 7_reporting/report.html (``report=False`` skips it) |
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import time
+from collections.abc import Callable, Mapping, MutableMapping
 from pathlib import Path
 
 import pandas as pd
 
-from daydreaming_dagster.results import consistency, tables
+from daydreaming_dagster.results import agreement, compare, consistency, success, tables
 from daydreaming_dagster.results.lineage import CohortView, load_cohort_view
 from daydreaming_dagster.results.scores import (
     PARSING_DIR,
@@ -56,6 +60,15 @@ SCORE_TABLES: Mapping[str, tuple[str, str, ScoreTable]] = {
     "scores_by_combination": (SUMMARY_DIR, "scores_by_combination.csv", tables.scores_by_combination),
     "scores_by_concept": (SUMMARY_DIR, "scores_by_concept.csv", tables.scores_by_concept),
     "top_essays": (SUMMARY_DIR, "top_essays.csv", tables.top_essays),
+    "agreement_by_rubric": (SUMMARY_DIR, "agreement_by_rubric.csv", agreement.agreement_by_rubric),
+    "grader_agreement": (SUMMARY_DIR, "grader_agreement.csv", agreement.grader_agreement),
+    "grader_pairs": (SUMMARY_DIR, "grader_pairs.csv", agreement.grader_pairs),
+    "essay_agreement_by_rubric": (
+        SUMMARY_DIR, "essay_agreement_by_rubric.csv", agreement.essay_agreement_by_rubric
+    ),
+    "noise_components": (SUMMARY_DIR, "noise_components.csv", agreement.noise_components),
+    "comparisons": (SUMMARY_DIR, "comparisons.csv", compare.comparisons),
+    "success_by_group": (SUMMARY_DIR, "success_by_group.csv", success.success_by_group),
 }
 # Tables that need the whole view (metadata of every stage): name -> (folder, file, function).
 VIEW_TABLES: Mapping[str, tuple[str, str, Callable[[CohortView], pd.DataFrame]]] = {
@@ -72,16 +85,32 @@ def report_path(data_root: Path | str) -> Path:
     return Path(data_root) / REPORTING_DIR / REPORT_FILE
 
 
-def build_tables(view: CohortView) -> dict[str, pd.DataFrame]:
-    """Every table by name (``parsed_scores`` included), in memory."""
+def build_tables(view: CohortView, timings: MutableMapping[str, float] | None = None) -> dict[str, pd.DataFrame]:
+    """Every table by name (``parsed_scores`` included), in memory; ``timings`` (if given) receives
+    each table's seconds (bench/results_scale.py)."""
+    clock = time.perf_counter()
+
+    def lap(name: str) -> None:
+        nonlocal clock
+        if timings is not None:
+            now = time.perf_counter()
+            timings[name] = now - clock
+            clock = now
+
     scores = scores_frame(view)
     frames = {"parsed_scores": scores}
+    lap("parsed_scores")
     for name, (_, _, build) in SCORE_TABLES.items():
-        frames[name] = (
-            tables.scores_by_concept(scores, view.concept_names) if name == "scores_by_concept" else build(scores)
-        )
+        if name == "scores_by_concept":
+            frames[name] = tables.scores_by_concept(scores, view.concept_names)
+        elif name == "success_by_group":  # every essay and its cost come from the view
+            frames[name] = success.success_by_group(scores, success.essay_frame(view))
+        else:
+            frames[name] = build(scores)
+        lap(name)
     for name, (_, _, build_view) in VIEW_TABLES.items():
         frames[name] = build_view(view)
+        lap(name)
     return frames
 
 

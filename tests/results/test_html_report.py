@@ -122,3 +122,41 @@ def test_report_default_page_is_paginated_and_links_open_a_generation(report: Pa
     assert "› essay <a href=\"#g=essay%2FE4\">E4</a>" in dom  # lineage links
     assert "Average at best." in dom  # its raw text
     assert '"gen_id": "V42"' in dom.replace("&quot;", '"')  # its metadata.json, parsed and indented
+
+
+def test_report_carries_agreement_comparisons_success_and_full_names(report: Path) -> None:
+    html = report.read_text(encoding="utf-8")
+    assert "text-overflow:ellipsis" not in html  # names wrap, they are never cut
+    payload = _payload(html)
+    by_rubric = dict(zip(payload["agreement"]["by_rubric"]["columns"], payload["agreement"]["by_rubric"]["rows"][0],
+                         strict=True))
+    assert (by_rubric["evaluation_template"], by_rubric["graders"], by_rubric["essays"]) == ("t1", 2, 3)
+    comparisons = payload["comparisons"]
+    factors = [row[comparisons["columns"].index("factor")] for row in comparisons["rows"]]
+    assert factors == ["draft_template", "evaluation_model"]
+    sections = {f["id"]: f["section"] for f in payload["figures"]}
+    assert sections["compare_draft_template"] == "compare" and sections["agreement"] == "agreement"
+    assert payload["success"]["thresholds"] is False  # no threshold declared in the fixture
+    top = payload["top_essays"]
+    assert top["rows"][0][top["columns"].index("rank_label")] == "1" and "rank_label" in top["columns"]
+    means = [dict(zip(payload["grouped_means"]["columns"], r, strict=True)) for r in payload["grouped_means"]["rows"]]
+    overall = next(r for r in means if r["group"] == "overall_statistics")
+    assert (overall["n_essays"], overall["evaluations"]) == (4, 7)  # n counts essays, not evaluations
+
+
+@pytest.mark.skipif(shutil.which("chromium") is None,
+                    reason="headless Chromium is not installed (Debian: apt-get install chromium)")
+def test_report_sections_render_with_a_success_threshold(cohort_root: Path) -> None:
+    (cohort_root / "1_raw" / "evaluation_templates.csv").write_text(
+        "template_id,template_name,description,active,parser,score_min,score_max,success_threshold\n"
+        "t1,T1,grade,true,in_last_line,0,10,8\n")
+    assert main(["report", "--data-root", str(cohort_root)]) == 0
+    dom = _chromium((cohort_root / "7_reporting" / "report.html").as_uri())
+    assert 'data-ready="1"' in dom
+    overview = dom[dom.index('id="overview"'):dom.index('id="plots"')]
+    # the overview leads with the success rate (E1 and E3 reach 8 on average: 2 of 4) and its cost
+    assert "success rate: 2 of 4 essays" in overview and "cost per successful essay" in overview
+    for section in ('id="agreement"', 'id="compare"', "alpha [95% interval]", "B - A [95% interval]",
+                    "d2 lower than d1 by 4.50 [4.00, 5.00] on 2 pairs (same combination)"):
+        assert section in dom, section
+    assert re.search(r'id="plot-compare_draft_template"', dom) and dom.count('class="main-svg"') >= 6

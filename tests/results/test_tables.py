@@ -78,8 +78,8 @@ def test_grouping_fix_keeps_essays_of_different_draft_templates_apart(scores: pd
     e1, e2, e3 = (agreement.iloc[i] for i in range(3))
     assert (e1["draft_template"], e1["score_range"], e1["agreement_classification"]) == ("d1", 1.0, "high_agreement")
     assert (e2["draft_template"], e2["score_range"], e2["agreement_classification"]) == ("d2", 3.0, "low_agreement")
-    assert (e3["mean_score"], e3["agreement_classification"]) == (10.0, "high_agreement")
-    assert e2["mean_score"] == 4.5 and e2["median_score"] == 4.5 and e2["std_dev"] == pytest.approx(2.1213203)
+    assert (e3["mean"], e3["agreement_classification"]) == (10.0, "high_agreement")
+    assert e2["mean"] == 4.5 and e2["median"] == 4.5 and e2["std"] == pytest.approx(2.1213203)
     assert e2["coefficient_of_variation"] == pytest.approx(2.1213203 / 4.5)
     assert e2["relative_range"] == pytest.approx(0.3) and e1["evaluator_count"] == 2
 
@@ -155,3 +155,35 @@ def test_replicated_grader_gets_per_cell_counts(scores: pd.DataFrame) -> None:
     top = tables.top_essays(pd.concat([scores, extra], ignore_index=True))
     e1 = _row(top, essay_gen_id="E1")
     assert (e1["t1__m1"], e1["n:t1__m1"], e1["n:t1__m2"], e1["n_scores"], e1["n_graders"]) == (7.0, 2, 1, 3, 2)
+
+
+def test_ties_are_marked_in_every_ranked_table() -> None:
+    """Five essays tied at 8.50 (the researcher's case) share rank 1=; the next essay is 6, not 2."""
+    from tests.results.synthetic import score_frame
+
+    rows = [{"essay": f"E{i}", "combo": f"c{i}", "grader": g, "score": s}
+            for i in range(5) for g, s in (("m1", 8.0), ("m2", 9.0))]
+    rows += [{"essay": "E5", "combo": "c5", "grader": "m1", "score": 8.5},  # one score only: after the others
+             {"essay": "E9", "combo": "c9", "grader": "m1", "score": 7.0}]
+    top = tables.top_essays(score_frame(rows))
+    assert list(top["rank_label"]) == ["1="] * 6 + ["7"] and list(top["rank"]) == [1] * 6 + [7]
+    assert list(top["essay_gen_id"])[:6] == ["E0", "E1", "E2", "E3", "E4", "E5"]  # more scores, then id
+    combos = tables.scores_by_combination(score_frame(rows))
+    assert list(combos["rank_label"]) == ["1="] * 6 + ["7"] and list(combos["combo_id"])[:2] == ["c0", "c1"]
+    assert list(tables.scores_by_concept(score_frame(rows))["rank_label"])[:2] == ["1=", "1="]
+
+
+def test_one_group_has_the_same_interval_in_every_table(scores: pd.DataFrame) -> None:
+    """The draws are seeded by the group, not the table: score_summary and final_results agree."""
+    from daydreaming_dagster.results.scores import score_summary
+
+    final = tables.final_results(scores)
+    summary = score_summary(scores).set_index(["dimension", "value"])
+    for analysis_type, dimension, value in (("by_draft_template", "draft_template", "d2"),
+                                            ("by_generation_template", "essay_template", "e1"),
+                                            ("overall_statistics", "overall", "all")):
+        row = final[final["analysis_type"] == analysis_type]
+        if dimension != "overall":
+            row = row[row[dimension if dimension != "essay_template" else "generation_template"] == value]
+        assert (row["ci_low"].item(), row["ci_high"].item()) == pytest.approx(
+            (summary.loc[(dimension, value), "ci_low"], summary.loc[(dimension, value), "ci_high"]), abs=0.006)

@@ -25,7 +25,9 @@ def test_write_all_results_writes_upstream_names_and_folders(cohort_root: Path) 
         "6_summary/perfect_score_paths.csv", "6_summary/evaluation_model_template_pivot.csv",
         "6_summary/evaluator_agreement_analysis.csv", "6_summary/comprehensive_variance_analysis.csv",
         "6_summary/scores_by_combination.csv", "6_summary/scores_by_concept.csv", "6_summary/top_essays.csv",
-        "7_reporting/documents_consistency_report.csv", "7_reporting/documents_latest_report.csv",
+        "6_summary/agreement_by_rubric.csv", "6_summary/grader_agreement.csv", "6_summary/grader_pairs.csv",
+        "6_summary/essay_agreement_by_rubric.csv", "6_summary/noise_components.csv", "6_summary/comparisons.csv",
+        "6_summary/success_by_group.csv", "7_reporting/documents_consistency_report.csv", "7_reporting/documents_latest_report.csv",
         "7_reporting/generation_summary.csv",
     }
     assert {str(p.relative_to(cohort_root)) for p in paths.values()} == expected
@@ -100,15 +102,16 @@ def test_export_one_row_per_generation(cohort_root: Path, fmt: str, capsys: pyte
     assert rows.loc["V12", "essay_gen_id"] == "E1" and rows.loc["V12", "draft_gen_id"] == "D1"
     assert rows.loc["V12", "parsed"] == "9.0\n" and rows.loc["V12", "raw"].endswith("SCORE: 9")
     assert rows.loc["V12", "prompt"].startswith("Rate this essay:\nEssay E1")
-    assert rows.loc["V12", "concept_names"] == "Alpha Concept; Beta Concept"
     assert float(rows.loc["V12", "cost"]) == 0.001 and float(rows.loc["V12", "latency_s"]) == 0.5
     assert rows.loc["V42", "status"] == "failed" and "in_last_line" in rows.loc["V42", "error"]
     assert float(rows.loc["E1", "mean_score"]) == 8.5 and int(rows.loc["E1", "n_scores"]) == 2
     assert float(rows.loc["D2", "mean_score"]) == 4.5  # the mean over its essay's evaluations
     if fmt == "jsonl":
         assert rows.loc["V12", "concept_ids"] == ["alpha", "beta"]
+        assert rows.loc["V12", "concept_names"] == ["Alpha Concept", "Beta Concept"]  # a list, like the ids
     else:
         assert rows.loc["V12", "concept_ids"] == "alpha;beta"
+        assert rows.loc["V12", "concept_names"] == "Alpha Concept; Beta Concept"
 
 
 def test_a_cohort_with_drafts_only_still_writes_every_table(cohort_root: Path) -> None:
@@ -118,7 +121,7 @@ def test_a_cohort_with_drafts_only_still_writes_every_table(cohort_root: Path) -
     shutil.rmtree(cohort_root / "gens" / "essay")
     shutil.rmtree(cohort_root / "gens" / "evaluation")
     paths = write_all_results(cohort_root)
-    assert len(paths) == 16 and paths["report"].is_file()
+    assert len(paths) == 23 and paths["report"].is_file()
     assert pd.read_csv(paths["parsed_scores"]).empty and pd.read_csv(paths["final_results"]).empty
     summary = pd.read_csv(paths["generation_summary"]).set_index("stage")
     assert summary.loc["draft", "complete"] == 4 and summary.loc["evaluation", "generations"] == 0
