@@ -43,7 +43,7 @@ def run(args: argparse.Namespace) -> int:
     table = Table(title=f"Cohorts of {data_root}")
     table.add_column("cohort", overflow="fold")
     for stage in STAGES:
-        table.add_column(f"{stage}\ndone/failed/missing", justify="right")
+        table.add_column(f"{stage}\nd/f/m", justify="right")
     table.add_column("paid", justify="right")
     table.add_column("last run", overflow="fold")
     for s in summaries:
@@ -52,9 +52,10 @@ def run(args: argparse.Namespace) -> int:
             c = s.counts.get(stage)
             cells.append(f"{c[DONE]}/{c[FAILED]}/{c[MISSING]}" if c else "-")
         last = s.last_run
-        when = f"{last.get('finished_at', '')[:19]} exit {last.get('exit')}" if last else "-"
+        when = f"{str(last.get('finished_at', ''))[:16].replace('T', ' ')} exit {last.get('exit')}" if last else "-"
         table.add_row(s.name, *cells, f"{usd(s.spent)} ({s.paid_calls})", when)
     console.print(table)
+    console.print("d/f/m: generations done / failed / missing; paid: what the cohort's runs paid (calls).")
     for s in summaries:
         console.print(f"  {s.name}: {s.spec}")
     return EXIT_OK

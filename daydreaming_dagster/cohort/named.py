@@ -11,13 +11,19 @@ What a spec names is resolved here, against the data root:
   HEAD's; every default-cohort run appends its combos), the curated ``1_raw`` selection, and the
   combinations of the active concepts;
 - generations to reuse (``essay_gen_id``/``draft_gen_id`` axes): read from their metadata;
-- ``'@cohort:<name>'`` as an axis's levels (an extension): the essays of another cohort, all of
-  them, or ``'@cohort:<name> top=5'`` the five best by mean score (``by=<evaluation template>`` to
-  rank by one rubric), ties ordered by gen_id.
+- two extensions for an axis's levels:
+  - ``'@cohort:<name>'``: the essays of another cohort, all of them, or ``'@cohort:<name> top=5'``
+    the five best by mean score (``by=<evaluation template>`` to rank by one rubric), ties ordered
+    by gen_id (for ``essay_gen_id``);
+  - ``'@combos:<concept>,<concept>,... k=2'``: every k-combination of those concepts (``k``
+    defaults to ``k_max``, ``level=`` to ``description_level``), or ``'@combos:active'``, the
+    active ones (for ``combo_id``). Listing the concepts pins the cohort; ``active`` follows the
+    flags whenever the cohort is planned again.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import re
@@ -40,6 +46,7 @@ from daydreaming_dagster.cohort.spec_plan import (
 from daydreaming_dagster.cohort.tasks import TaskTables, csv_text, read_table_file
 from daydreaming_dagster.core.config import ExperimentConfig
 from daydreaming_dagster.core.errors import InputError, InputProblem
+from daydreaming_dagster.core.ids import generate_combo_id
 from daydreaming_dagster.core.layout import DEFAULT_COHORT, CohortLayout, named_cohorts
 from daydreaming_dagster.core.stages import STAGE_FACTS
 from daydreaming_dagster.engine.store import PARSED, GensStore, atomic_write_text
@@ -54,8 +61,8 @@ from daydreaming_dagster.inputs.combinations import (
 from daydreaming_dagster.inputs.spec_dsl import load_spec
 
 COMBO_CATALOG = "combo_mappings.csv"  # upstream HEAD's combo catalog, at the data root
-COHORT_REFERENCE = "@cohort:"
-_REFERENCE = re.compile(r"^@cohort:(?P<name>[^\s]+)(?P<options>(\s+\w+=[^\s]+)*)\s*$")
+COHORT_REFERENCE, COMBOS_REFERENCE = "@cohort:", "@combos:"
+_REFERENCE = re.compile(r"^@(?P<kind>cohort|combos):(?P<name>[^\s]+)(?P<options>(\s+\w+=[^\s]+)*)\s*$")
 
 
 # ------------------------------------------------------------------------------------ the combo catalog
@@ -158,21 +165,60 @@ def essay_scores(data_root: Path, name: str, *, by: str | None = None) -> dict[s
     return {essay: sum(values) / len(values) for essay, values in sums.items()}
 
 
-def resolve_reference(data_root: Path, reference: str) -> list[str]:
-    """``@cohort:<name> [top=N] [by=<evaluation template>]``: essay gen_ids of another cohort."""
-    match = _REFERENCE.match(reference.strip())
-    if match is None:
-        raise ValueError(f"{reference!r} is not '@cohort:<name>' optionally followed by top=N and by=<template>")
-    options = dict(part.split("=", 1) for part in match.group("options").split())
-    unknown = set(options) - {"top", "by"}
-    if unknown:
-        raise ValueError(f"unknown option(s) {', '.join(sorted(unknown))} (use top=N, by=<evaluation template>)")
-    top = None
-    if "top" in options:
-        if not options["top"].isdigit() or int(options["top"]) < 1:
-            raise ValueError(f"top={options['top']!r} is not a whole number >= 1")
-        top = int(options["top"])
-    return essays_of_cohort(data_root, match.group("name"), top=top, by=options.get("by"))
+class References:
+    """Resolves a spec's ``@cohort:`` and ``@combos:`` levels; keeps the combos it made."""
+
+    def __init__(self, data_root: Path, raw: RawData, config: ExperimentConfig) -> None:
+        self.data_root, self.raw, self.config = Path(data_root), raw, config
+        self.combos: dict[str, Combination] = {}
+
+    def __call__(self, reference: str) -> list[str]:
+        match = _REFERENCE.match(reference.strip())
+        if match is None:
+            raise ValueError(
+                f"{reference!r} is not '@cohort:<name> [top=N] [by=<template>]' or "
+                "'@combos:<concept>,<concept>,... [k=N] [level=<level>]' / '@combos:active'"
+            )
+        options = dict(part.split("=", 1) for part in match.group("options").split())
+        if match.group("kind") == "cohort":
+            return self._essays(match.group("name"), options)
+        return self._combos(match.group("name"), options)
+
+    def _essays(self, name: str, options: Mapping[str, str]) -> list[str]:
+        unknown = set(options) - {"top", "by"}
+        if unknown:
+            raise ValueError(f"unknown option(s) {', '.join(sorted(unknown))} (use top=N, by=<evaluation template>)")
+        return essays_of_cohort(self.data_root, name, top=_whole(options, "top"), by=options.get("by"))
+
+    def _combos(self, concepts: str, options: Mapping[str, str]) -> list[str]:
+        unknown = set(options) - {"k", "level"}
+        if unknown:
+            raise ValueError(f"unknown option(s) {', '.join(sorted(unknown))} (use k=N, level=<description level>)")
+        k = _whole(options, "k") or self.config.k_max
+        level = options.get("level", self.config.description_level)
+        if concepts == "active":
+            ids = sorted(c.concept_id for c in self.raw.active_concepts())
+        else:
+            ids = sorted({c.strip() for c in concepts.split(",") if c.strip()})
+            unknown_ids = sorted(set(ids) - {c.concept_id for c in self.raw.concepts})
+            if unknown_ids:
+                raise ValueError(f"unknown concept(s) {', '.join(unknown_ids)} (see 1_raw/concepts_metadata.csv)")
+        if not ids:
+            raise ValueError("no concepts")
+        made = [
+            Combination(generate_combo_id(chosen, level, k), chosen, level, k)
+            for chosen in itertools.combinations(ids, min(k, len(ids)))
+        ]
+        self.combos.update((c.combo_id, c) for c in made)
+        return sorted(c.combo_id for c in made)
+
+
+def _whole(options: Mapping[str, str], name: str) -> int | None:
+    if name not in options:
+        return None
+    if not options[name].isdigit() or int(options[name]) < 1:
+        raise ValueError(f"{name}={options[name]!r} is not a whole number >= 1")
+    return int(options[name])
 
 
 # ------------------------------------------------------------------------------------ a named cohort's tables
@@ -189,7 +235,8 @@ def plan_named_cohort(data_root: Path, raw: RawData, config: ExperimentConfig, n
             f"write {layout.spec_dir / 'config.yaml'} (docs/experiments.md), or use one of: "
             f"{', '.join([DEFAULT_COHORT, *names])}",
         )])
-    spec = load_spec(spec_file, references=lambda ref: resolve_reference(Path(data_root), ref))
+    references = References(Path(data_root), raw, config)
+    spec = load_spec(spec_file, references=references)
     store = GensStore(Path(data_root))
     curated = {
         str(level)
@@ -205,7 +252,7 @@ def plan_named_cohort(data_root: Path, raw: RawData, config: ExperimentConfig, n
         existing=existing,
     )
     problems = _unknown_catalog_entries(raw, plan, spec_file)
-    combos = known_combinations(Path(data_root), raw, config)
+    combos = {**known_combinations(Path(data_root), raw, config), **references.combos}
     missing = [c for c in plan.combo_ids if c not in combos]
     if missing:
         problems.append(InputProblem(

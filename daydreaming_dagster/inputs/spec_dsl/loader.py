@@ -179,9 +179,9 @@ def _build_spec(data: Any, doc: _Doc) -> Spec:
             try:
                 axes[name] = tuple(doc.references(payload))
             except (ValueError, InputError) as exc:
-                raise doc.error(path, f"{payload!r}: {exc}", "write '@cohort:<name>' optionally with top=N and by=<template>") from None
+                raise doc.error(path, f"{payload!r}: {exc}", "see docs/experiments.md for '@cohort:' and '@combos:'") from None
             if not axes[name]:
-                raise doc.error(path, f"{payload!r} gives no levels", "name a cohort that has essays")
+                raise doc.error(path, f"{payload!r} gives no levels", "name a cohort with essays, or concepts that exist")
         elif isinstance(payload, list | tuple):
             axes[name] = tuple(_freeze(value, doc, (*path, i)) for i, value in enumerate(payload))
             if not axes[name]:
