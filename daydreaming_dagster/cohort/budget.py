@@ -276,7 +276,7 @@ class SpendingCap:
         cache = self.context.cache
         if cache is not None and not self.context.refresh_cache and cache.lookup(call)[1] is not None:
             return 0.0
-        prompt_tokens = prompt_token_bound(item.prompt if item.prompt is not None else call.prompt)
+        prompt_tokens = prompt_token_bound(call.prompt)
         return prompt_tokens * price.prompt + call.max_tokens * price.completion
 
     def admit(self, item: WorkItem) -> bool:

@@ -81,7 +81,6 @@ class WorkItem:
     gen_id: str
     parent_gen_id: str | None
     row: Mapping[str, str]
-    prompt: str | None = None  # already rendered (by a Dagster prompt asset); None: the engine renders
 
 
 @dataclass(frozen=True)
@@ -302,7 +301,6 @@ class CohortRunner:
                         self.specs[item.stage],
                         gen_id=item.gen_id,
                         parent_gen_id=item.parent_gen_id,
-                        prompt=item.prompt,
                     )
                     in_flight[future] = item
                     future.add_done_callback(completed.put)

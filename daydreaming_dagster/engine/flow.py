@@ -282,6 +282,12 @@ def _prepare(context: GenerationContext, task_row: TaskRow, spec: StageSpec, gen
             f"{spec.stage} {gen_id}: task row has no {column}", metadata={"gen_id": gen_id, "column": column}
         )
     mode = spec.generator_mode(template_id)
+    if mode not in ("llm", "copy"):  # an unknown mode must never be paid as if it were "llm"
+        raise GenerationError(
+            f"{spec.stage} {gen_id}: template '{template_id}' has generator mode {mode!r}. "
+            "Fix: its generator must be llm or copy.",
+            metadata={"gen_id": gen_id, "template_id": template_id, "generator": str(mode)},
+        )
     payload = spec.input_resolver(context, task_row)
     if spec.validators.pre_prompt is not None:
         spec.validators.pre_prompt(context, task_row, payload)
@@ -380,12 +386,10 @@ def orchestrate_generation(
     *,
     gen_id: str,
     parent_gen_id: str | None,
-    prompt: str | None = None,
 ) -> GenerationOutcome:
     """Run one generation end to end; raises GenerationError (files kept as far as they got).
 
-    ``prompt``: the prompt already rendered for this generation (the Dagster prompt asset's
-    output), so it is not rendered twice. One process at a time makes a generation (its claim):
+    One process at a time makes a generation (its claim):
     a generation another process completed while this one waited is returned as ``skipped``,
     never made (or paid for) again.
     """
@@ -399,7 +403,7 @@ def orchestrate_generation(
             if record is not None and store.is_complete(stage, gen_id, record):
                 raw, parsed = store.read(stage, gen_id, RAW) or "", store.read(stage, gen_id, PARSED) or ""
                 return GenerationOutcome(record, raw, parsed, cache_hit=True, duration_s=0.0, skipped=True)
-        return _generate_claimed(context, _hook_row(task_row, parent_gen_id), spec, gen_id, parent_gen_id, prompt)
+        return _generate_claimed(context, _hook_row(task_row, parent_gen_id), spec, gen_id, parent_gen_id)
 
 
 def _generate_claimed(
@@ -408,15 +412,11 @@ def _generate_claimed(
     spec: StageSpec,
     gen_id: str,
     parent_gen_id: str | None,
-    prompt: str | None,
 ) -> GenerationOutcome:
     started_at, t0 = _now(), time.perf_counter()
     store = context.store
     stage = spec.stage
-    if prompt is not None and spec.generator_mode(spec.template_id(task_row)) == "llm":
-        prepared = _Prepared(spec.template_id(task_row), "llm", {}, prompt)
-    else:
-        prepared = _prepare(context, task_row, spec, gen_id)
+    prepared = _prepare(context, task_row, spec, gen_id)
     record = _new_record(context, task_row, spec, gen_id, parent_gen_id, prepared)
 
     cache_hit = False

@@ -10,7 +10,6 @@ writes no file at all.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from collections.abc import Mapping
 from pathlib import Path
@@ -249,35 +248,6 @@ def test_an_unknown_model_fails_before_prompt_txt_is_written(tmp_path: Path, hoo
     assert _written(data_root) == []
 
 
-def test_an_unknown_model_writes_nothing_with_a_prompt_already_rendered(tmp_path: Path, hooks: Hooks) -> None:
-    """The Dagster path hands the engine its prompt asset's output: still no file before the route."""
-    provider = ScriptedProvider([])
-    data_root = tmp_path / "data"
-    row = dict(DRAFT_ROW, generation_model="no-such-model")
-    spec = dataclasses.replace(hooks.draft_spec(), metadata_extras=lambda context, task_row, payload: {})
-    with pytest.raises(GenerationError, match="no-such-model"):
-        orchestrate_generation(_context(data_root, provider), row, spec, gen_id="designgen0005",
-                               parent_gen_id=None, prompt="an already rendered prompt")
-    assert provider.calls == [] and _written(data_root) == []
-
-
-@pytest.mark.xfail(
-    strict=True,
-    reason="engine/flow.py skips input_resolver when the prompt is given (the Dagster path), so "
-    "metadata_extras(context, task_row, payload) receives {} instead of the resolved payload",
-)
-def test_metadata_extras_receive_the_payload_when_the_prompt_is_given(tmp_path: Path, hooks: Hooks) -> None:
-    provider = ScriptedProvider([ScriptedReply("Tidal clocks")])
-    orchestrate_generation(_context(tmp_path / "data", provider), DRAFT_ROW, hooks.draft_spec(),
-                           gen_id="designgen0007", parent_gen_id=None, prompt="an already rendered prompt")
-    assert hooks.extras_payloads == [{"concepts": CONCEPTS}]
-
-
-@pytest.mark.xfail(
-    strict=True,
-    reason="engine/flow.py treats any generator_mode other than 'copy' as 'llm'; the design's error path "
-    "'invalid generator mode' needs _prepare to refuse it (stages/essay.py refuses it in its own hook)",
-)
 def test_an_invalid_generator_mode_fails_and_writes_nothing(tmp_path: Path, hooks: Hooks) -> None:
     provider = ScriptedProvider([ScriptedReply("would be paid")])
     data_root = tmp_path / "data"
