@@ -139,10 +139,10 @@ class LLMClient:
         never part of it.
         """
         route = model if isinstance(model, ModelRoute) else self.route(model)
+        if route.is_local:  # decided here alone: the model string is the embedded model's address
+            return local_endpoint(route.model)
         if self._endpoint_for is not None:
             return self._endpoint_for(route)
-        if route.is_local:
-            return local_endpoint(route.model)
         provider = self.provider(route)
         named = getattr(provider, "endpoint", None)
         if callable(named):

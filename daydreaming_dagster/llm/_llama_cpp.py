@@ -172,10 +172,6 @@ class LlamaCppProvider:
         digest = hashlib.sha256(str(self.path).encode()).hexdigest()[:12]
         return f"{self.name}:{self.path.name}#{digest}"
 
-    def endpoint(self) -> str:
-        """``local:<model string as given>`` (what LLMClient.endpoint returns for local routes)."""
-        return f"{self.name}:{self.model}"
-
     def list_models(self) -> list[ModelInfo]:
         """The one model this provider runs, free."""
         return [ModelInfo(self.model, 0.0, 0.0)]

@@ -6,6 +6,7 @@ The API key never appears in a log, an exception message or a repr.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import importlib
@@ -13,11 +14,12 @@ import itertools
 import json
 import math
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Any, cast
 
+from ._client import openai_compatible_endpoint
 from ._types import (
     LLMConfigurationError,
     LLMRequest,
@@ -255,7 +257,7 @@ class OpenAICompatibleProvider:
 
     def endpoint(self) -> str:
         """The server's stable name for cache keys: ``openai_compatible:<base_url>`` (no key)."""
-        return f"{self.name}:{self.base_url}"
+        return openai_compatible_endpoint(self.base_url)
 
     def _redact(self, text: str) -> str:
         if self._api_key and self._api_key != PLACEHOLDER_API_KEY:
@@ -263,9 +265,7 @@ class OpenAICompatibleProvider:
         return text
 
     def generate(self, request: LLMRequest) -> LLMResponse:
-        import openai
-
-        try:
+        with self._sdk_errors("request", self.timeout_s, unreachable="connection error"):
             # The SDK's documented way to send a body as is (``client.post``): the same request as
             # ``chat.completions.create`` without its TypedDict transform of these four plain
             # fields, which was ~15 % of the client's CPU per call. The raw response is parsed here.
@@ -279,21 +279,29 @@ class OpenAICompatibleProvider:
                     "temperature": request.temperature,
                 },
             )
-        except openai.APITimeoutError as exc:
-            raise TransientLLMError(f"request timed out after {self.timeout_s:g}s") from exc
-        except openai.APIConnectionError as exc:
-            cause = type(exc.__cause__).__name__ if exc.__cause__ is not None else "unknown cause"
-            raise TransientLLMError(f"connection error ({cause})") from exc
-        except openai.APIStatusError as exc:
-            raise self._status_error(exc) from exc
-        except openai.APIError as exc:
-            raise TransientLLMError(self._redact(f"API error: {exc.message}")) from exc
         status = raw.status_code
         try:
             body_text = raw.text
         except Exception as exc:  # a broken stream while reading the body
             raise TransientLLMError(f"failed reading the response body ({type(exc).__name__})") from exc
         return self._parse_body(body_text, status)
+
+    @contextlib.contextmanager
+    def _sdk_errors(self, what: str, timeout_s: float, *, unreachable: str) -> Iterator[None]:
+        """The SDK's exceptions as the client's, for every request this adapter makes (one translation)."""
+        import openai
+
+        try:
+            yield
+        except openai.APITimeoutError as exc:
+            raise TransientLLMError(f"{what} timed out after {timeout_s:g}s") from exc
+        except openai.APIConnectionError as exc:
+            cause = type(exc.__cause__).__name__ if exc.__cause__ is not None else "unknown cause"
+            raise TransientLLMError(f"{what}: {unreachable} ({cause})") from exc
+        except openai.APIStatusError as exc:
+            raise self._status_error(exc) from exc
+        except openai.APIError as exc:
+            raise TransientLLMError(self._redact(f"{what}: API error: {exc.message}")) from exc
 
     def _thread_client(self) -> openai.OpenAI:
         client: openai.OpenAI | None = getattr(self._thread, "client", None)
@@ -312,26 +320,18 @@ class OpenAICompatibleProvider:
         it cannot be fetched now (connection error, timeout, 429, 5xx, a body that is not JSON).
         LLMConfigurationError on 401/403 (the key). Other statuses: PermanentLLMError.
         """
-        import openai
 
         timeout = min(self.timeout_s, LIST_MODELS_TIMEOUT_S)
         try:
-            raw = self._client.models.with_raw_response.list(timeout=timeout)
-            body_text = raw.text
-        except openai.APITimeoutError as exc:
-            raise TransientLLMError(f"listing models at {self.base_url} timed out after {timeout:g}s") from exc
-        except openai.APIConnectionError as exc:
-            cause = type(exc.__cause__).__name__ if exc.__cause__ is not None else "unknown cause"
-            raise TransientLLMError(f"cannot reach {self.base_url} to list models ({cause})") from exc
-        except openai.APIStatusError as exc:
-            if exc.status_code in NO_CATALOGUE_STATUSES:
+            with self._sdk_errors(f"listing models at {self.base_url}", timeout, unreachable="cannot reach it"):
+                raw = self._client.models.with_raw_response.list(timeout=timeout)
+                body_text = raw.text
+        except (TransientLLMError, PermanentLLMError) as exc:
+            if exc.status in NO_CATALOGUE_STATUSES:
                 return None
-            error = self._status_error(exc)
-            if exc.status_code in (401, 403):
-                raise LLMConfigurationError(f"listing models: {error.reason}") from exc
-            raise error from exc
-        except openai.APIError as exc:
-            raise TransientLLMError(self._redact(f"listing models: API error: {exc.message}")) from exc
+            if exc.status in (401, 403):
+                raise LLMConfigurationError(f"listing models: {exc.reason}") from exc
+            raise
         try:
             payload: Any = json.loads(body_text)
         except ValueError as exc:

@@ -11,7 +11,7 @@ from typing import Any
 
 from daydreaming_dagster.core import settings
 
-from ._client import LLMClient, RequestGate, local_endpoint, openai_compatible_endpoint
+from ._client import LLMClient, RequestGate, openai_compatible_endpoint
 from ._limiter import ProviderLimits
 from ._llama_cpp import LlamaCppProvider, check_local_ready
 from ._openai_compatible import (
@@ -190,8 +190,8 @@ def build_llm_client(
     def limits_for(route: ModelRoute) -> ProviderLimits:
         return LOCAL_LIMITS if route.is_local else settings.limits()
 
-    def endpoint_for(route: ModelRoute) -> str:
-        return local_endpoint(route.model) if route.is_local else settings.endpoint
+    def endpoint_for(route: ModelRoute) -> str:  # remote routes (LLMClient.endpoint names local ones)
+        return settings.endpoint
 
     client_kwargs.setdefault("retry", settings.retry_policy())
     client_kwargs.setdefault("endpoint_for", endpoint_for)
