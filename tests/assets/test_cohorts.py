@@ -222,3 +222,26 @@ def test_the_default_cohort_is_unchanged_and_keeps_its_partitions(tmp_path: Path
         assert execute(defs, instance, TASKS).success
         for stage in STAGES:
             assert set(instance.get_dynamic_partitions(STAGE_FACTS[stage].partitions)) == default[stage] | named[stage]
+
+
+def test_one_run_over_two_cohorts_charges_each_the_generations_it_listed_first(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = priced_root(tmp_path / "data", concepts=4)
+    combos = default_combos(root)
+    write_spec(root, "a", combos[:2])
+    write_spec(root, "b", combos[:3])  # shares a's two drafts (content-addressed ids), adds one
+    with FakeOpenAIServer(models=PRICES) as server, DagsterInstance.ephemeral() as instance:
+        monkeypatch.setenv("DD_LLM_BASE_URL", server.base_url)
+        defs = build_definitions(str(root))
+        tick(defs, instance, root, None)
+        for name in ("a", "b"):
+            assert execute(defs, instance, ["cohort_tasks"], partition_key=name).success
+        keys = instance.get_dynamic_partitions("draft_gens")
+        assert len(keys) == 3
+        tags = {"dagster/asset_partition_range_start": keys[0], "dagster/asset_partition_range_end": keys[-1]}
+        assert execute(defs, instance, ["draft_prompt", "draft_response"], tags=tags).success
+    a_drafts = set(cohort_gen_ids(root, "a", "draft"))
+    assert {g for _, g in read_spend(root, "a").paid_generations} == a_drafts  # "a" lists them first
+    assert {g for _, g in read_spend(root, "b").paid_generations} == set(cohort_gen_ids(root, "b", "draft")) - a_drafts
+    assert read_spend(root, "b").study.total == pytest.approx(server_paid(server), rel=1e-9)
