@@ -1,6 +1,8 @@
 """The Dagster code location (``dagster dev`` from the repository root loads it).
 
-Nothing here reads the data root's files: experiment.toml and 1_raw are read when a run starts.
+Nothing here reads the data root's files: experiment.toml and 1_raw are read when a run starts, and
+the cohorts (their specs under cohorts/) when ``cohort_specs_sensor`` ticks, so a new spec needs no
+restart.
 """
 
 from __future__ import annotations
@@ -28,9 +30,8 @@ def build_resources(data_root: str | None = None, llm: LLMResource | None = None
         "data_root": DataRootResource(path=root),
         "experiment_config": ExperimentResource(),
         "llm": llm or LLMResource(),
+        # The default cohort's task tables (2_tasks); result tables are written by results/ per cohort.
         "tasks_io_manager": CSVIOManager(base_path=str(Path(root) / "2_tasks")),
-        "parsing_io_manager": CSVIOManager(base_path=str(Path(root) / "5_parsing")),
-        "summary_io_manager": CSVIOManager(base_path=str(Path(root) / "6_summary")),
     }
     return resources
 
@@ -40,7 +41,7 @@ def build_definitions(data_root: str | None = None, llm: LLMResource | None = No
         assets=ASSETS,
         asset_checks=group_results.RESULT_CHECKS,
         jobs=[define_asset_job("build_tasks_job", selection="group:task_definitions"), *group_results.RESULT_JOBS],
-        sensors=[group_task_definitions.raw_inputs_sensor],
+        sensors=[group_task_definitions.raw_inputs_sensor, group_task_definitions.cohort_specs_sensor],
         resources=build_resources(data_root, llm),
     )
 

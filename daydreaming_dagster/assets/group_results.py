@@ -1,210 +1,197 @@
-"""Asset group ``results``: the cohort's score tables, reports and HTML report, their checks, and
-the re-parse job. Everything is computed by ``daydreaming_dagster.results`` (what ``daydream run``
-writes too), downstream of every ``evaluation_response`` partition.
+"""Asset group ``results``: each cohort's score tables, reports and HTML report, their checks, and
+the re-parse job. A cohort is a partition (``cohorts``: ``default`` and each named cohort), and a
+partition writes only that cohort's files, through ``results/writer.py::write_all_results`` (what
+``daydream run --cohort`` writes too): the default cohort's in the data root's ``5_parsing/``,
+``6_summary/``, ``7_reporting/``, a named cohort's under ``cohorts/<name>/``.
 
-- ``parsed_scores`` (5_parsing) and, from it, the 6_summary tables: ``evaluation_score_pivot``,
-  ``score_summary``, upstream's ``generation_scores_pivot``, ``final_results``,
+One asset per table file (``resources/cohort_materializations.py::RESULT_ASSETS``):
+
+- ``parsed_scores`` (5_parsing) and, from it, every 6_summary table of ``SCORE_TABLES``: upstream's
+  (``evaluation_score_pivot``, ``score_summary``, ``generation_scores_pivot``, ``final_results``,
   ``perfect_score_paths``, ``evaluation_model_template_pivot``, ``evaluator_agreement_analysis``,
-  ``comprehensive_variance_analysis``, and ``scores_by_combination``, ``scores_by_concept``,
-  ``top_essays``;
+  ``comprehensive_variance_analysis``), the rankings (``scores_by_combination``,
+  ``scores_by_concept``, ``top_essays``) and the statistics (``agreement_by_rubric``,
+  ``grader_agreement``, ``grader_pairs``, ``essay_agreement_by_rubric``, ``noise_components``,
+  ``comparisons``, ``success_by_group``);
 - ``generation_reports``: the 7_reporting tables (``documents_consistency_report``,
   ``documents_latest_report``, ``generation_summary``) from the gens store;
 - ``cohort_report``: ``7_reporting/report.html`` (its path is in the metadata);
-- checks on ``generation_reports``: parse-failure rate, truncation rate, failed generations (WARN);
-- ``reparse_job``: ``daydream reparse`` (no LLM call) then every result table.
+- checks on ``generation_reports``, per cohort partition: parse-failure rate, truncation rate,
+  failed generations (WARN);
+- ``reparse_job``: ``daydream reparse`` (no LLM call) then one cohort's result tables.
+
+They are one multi-asset: the writer builds every table from one view of the cohort (loading it
+is the expensive part, at 100,000 generations), so they are materialized together, as the CLI
+writes them. ``daydream run`` reports the same partition materialized, with the same metadata
+(``resources/reporter.py``).
 
 No ``from __future__ import annotations`` here: Dagster reads the annotations at runtime.
 """
 
-from collections.abc import Callable
+import warnings
+from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
 from dagster import (
+    AllPartitionMapping,
+    AssetCheckExecutionContext,
     AssetCheckResult,
+    AssetChecksDefinition,
     AssetCheckSeverity,
     AssetDep,
     AssetExecutionContext,
     AssetKey,
-    AssetsDefinition,
+    AssetSpec,
     Config,
+    Failure,
     MaterializeResult,
     MetadataValue,
     OpExecutionContext,
-    asset,
+    PreviewWarning,
     asset_check,
     job,
+    multi_asset,
     op,
 )
 
-from daydreaming_dagster.engine.store import GensStore
-from daydreaming_dagster.inputs.combinations import combinations_from_selection
+from daydreaming_dagster.assets.group_task_definitions import partition_cohort
+from daydreaming_dagster.assets.partitions import COHORT_PARTITIONS
+from daydreaming_dagster.core.errors import DaydreamError
+from daydreaming_dagster.core.layout import DEFAULT_COHORT, CohortLayout
+from daydreaming_dagster.core.stages import STAGE_FACTS, STAGES
+from daydreaming_dagster.resources.cohort_materializations import (
+    COHORT_REPORT,
+    COHORT_TASKS,
+    GENERATION_REPORTS,
+    PARSED_SCORES,
+    RESULT_ASSETS,
+    result_asset_metadata,
+)
 from daydreaming_dagster.resources.settings import DataRootResource
-from daydreaming_dagster.results import tables
-from daydreaming_dagster.results.scores import parsed_scores as build_parsed_scores
-from daydreaming_dagster.results.scores import score_pivot, score_summary
+from daydreaming_dagster.results.writer import table_path
 
 GROUP = "results"
 EVALUATION_RESPONSE = AssetKey("evaluation_response")
-PREVIEW_ROWS = 10
 # Asset checks warn above these (fractions of the generations that were attempted).
 MAX_PARSE_FAILURE_RATE = 0.05
 MAX_TRUNCATION_RATE = 0.05
 MAX_FAILED_GENERATIONS = 0
 
+DESCRIPTIONS: dict[str, str] = {
+    PARSED_SCORES: "One row per evaluation of the cohort: lineage (concept names included), score, or the "
+    "reason there is none (5_parsing/parsed_scores.csv).",
+    "evaluation_score_pivot": "Mean score per essay x evaluation template x evaluation model.",
+    "score_summary": "Count/mean/std/min/max per template and per model.",
+    "generation_scores_pivot": "Upstream's pivot: one row per essay, one column per evaluation "
+    "template_model, sum_scores.",
+    "final_results": "Count, average, std, min, max, perfect/high/low counts and percentages by draft "
+    "template, essay template, generation model, evaluator, combination and pairs, plus the overall row.",
+    "perfect_score_paths": "Every evaluation that gave 10, with the files.",
+    "evaluation_model_template_pivot": "One row per essay, one column per evaluation model_template (mean score).",
+    "evaluator_agreement_analysis": "Spread of the graders' scores on each essay, classified "
+    "high/moderate/low/poor agreement.",
+    "comprehensive_variance_analysis": "Grader spread per essay: overall, across evaluation templates, "
+    "across evaluation models.",
+    "scores_by_combination": "Score statistics per concept combination, with the concepts' names and the best essay.",
+    "scores_by_concept": "Score statistics per concept over every combination with it.",
+    "top_essays": "Every scored essay, best first: mean, score per grader, agreement, counts, essay path.",
+    "agreement_by_rubric": "Per rubric: its graders, Krippendorff's alpha with its 95% interval, the mean "
+    "pairwise Pearson correlation, and the essays per agreement class.",
+    "grader_agreement": "Per rubric and grader: its correlation and alpha with the other graders, and its "
+    "offset from them (a lenient grader is positive).",
+    "grader_pairs": "Per rubric and pair of graders, on the essays both scored: Pearson, Spearman, alpha, "
+    "mean (absolute) difference.",
+    "essay_agreement_by_rubric": "Per essay and rubric with two graders or more: the spread of their scores, "
+    "classified relative to the rubric's scale.",
+    "noise_components": "Per rubric: pooled standard deviations between replicate essays, between a grader's "
+    "re-scorings, and between graders.",
+    "comparisons": "Every pair of levels of every factor (templates, models...), compared on paired essays.",
+    "success_by_group": "Success rate, its interval, and cost per success, per cohort, template, model and "
+    "combination.",
+    GENERATION_REPORTS: "7_reporting: documents_consistency_report (an `issue` only for real problems), "
+    "documents_latest_report and generation_summary (per stage: statuses, failure kinds, calls, tokens, "
+    "cost, time, parse-failure and truncation rates).",
+    COHORT_REPORT: "7_reporting/report.html: one self-contained page (overview, plots, top essays, every "
+    "generation with its texts, metadata, scores and lineage). Open the path in the metadata.",
+}
 
-def table_metadata(frame: pd.DataFrame) -> dict[str, Any]:
-    """Dagster's conventions: ``dagster/row_count`` and a markdown preview of the top rows."""
-    preview = frame.head(PREVIEW_ROWS)
-    return {
-        "dagster/row_count": MetadataValue.int(len(frame)),
-        "preview": MetadataValue.md(preview.to_markdown(index=False) if len(preview) else "(empty)"),
-    }
+
+def _deps(asset: str) -> list[AssetDep]:
+    """Lineage: what each table is computed from (a cohort partition reads every generation it lists)."""
+    every_generation = AllPartitionMapping()  # a cohort partition -> all gen_id partitions
+    plan = [AssetDep(COHORT_TASKS), AssetDep(STAGE_FACTS["evaluation"].task_asset)]
+    if asset == PARSED_SCORES:
+        return [AssetDep(EVALUATION_RESPONSE, partition_mapping=every_generation), *plan]
+    if asset == GENERATION_REPORTS:
+        responses = [AssetKey(f"{stage}_response") for stage in STAGES]
+        return [*(AssetDep(key, partition_mapping=every_generation) for key in responses), *plan]
+    if asset == COHORT_REPORT:
+        return [AssetDep(other) for other in RESULT_ASSETS if other != COHORT_REPORT]
+    return [AssetDep(PARSED_SCORES)]
 
 
-def _typed(scores: pd.DataFrame) -> pd.DataFrame:
-    # Read back from CSV as strings: restore the numeric score column.
-    return scores.assign(score=pd.to_numeric(scores["score"], errors="coerce"))
-
-
-@asset(group_name=GROUP, io_manager_key="parsing_io_manager", deps=[AssetDep(EVALUATION_RESPONSE)])
-def parsed_scores(
-    context: AssetExecutionContext,
-    evaluation_tasks: pd.DataFrame,
-    essay_generation_tasks: pd.DataFrame,
-    selected_combo_mappings: pd.DataFrame,
-    data_root: DataRootResource,
-) -> pd.DataFrame:
-    """One row per evaluation of the cohort: lineage (concept names included), score, or the reason
-    there is none (5_parsing/parsed_scores.csv)."""
-    scores = build_parsed_scores(
-        GensStore(data_root.root),
-        evaluation_tasks,
-        essay_generation_tasks,
-        combinations_from_selection(selected_combo_mappings),
+RESULT_SPECS = [
+    AssetSpec(
+        asset,
+        group_name=GROUP,
+        description=DESCRIPTIONS.get(asset, f"{', '.join(names)} of the cohort (results/writer.py)."),
+        deps=_deps(asset),
+        partitions_def=COHORT_PARTITIONS,
+        kinds={"html" if asset == COHORT_REPORT else "csv"},
     )
-    errors = int((scores["error"] != "").sum()) if len(scores) else 0
-    context.add_output_metadata({**table_metadata(scores), "rows": len(scores), "errors": errors})
-    return scores
-
-
-def _score_table(name: str, build: Callable[[pd.DataFrame], pd.DataFrame], description: str) -> AssetsDefinition:
-    @asset(name=name, group_name=GROUP, io_manager_key="summary_io_manager", description=description)
-    def _table(context: AssetExecutionContext, parsed_scores: pd.DataFrame) -> pd.DataFrame:
-        frame = build(_typed(parsed_scores))
-        context.add_output_metadata(table_metadata(frame))
-        return frame
-
-    return _table
-
-
-def _scores_by_concept(scores: pd.DataFrame) -> pd.DataFrame:
-    return tables.scores_by_concept(scores)
-
-
-evaluation_score_pivot = _score_table(
-    "evaluation_score_pivot", score_pivot, "Mean score per essay x evaluation template x evaluation model."
-)
-score_summary_asset = _score_table(
-    "score_summary", score_summary, "Count/mean/std/min/max per template and per model (6_summary/score_summary.csv, as the CLI writes)."
-)
-generation_scores_pivot = _score_table(
-    "generation_scores_pivot", tables.generation_scores_pivot,
-    "Upstream's pivot: one row per essay, one column per evaluation template_model, sum_scores.",
-)
-final_results = _score_table(
-    "final_results", tables.final_results,
-    "Count, average, std, min, max, perfect/high/low counts and percentages by draft template, essay "
-    "template, generation model, evaluator, combination and pairs, plus the overall row.",
-)
-perfect_score_paths = _score_table(
-    "perfect_score_paths", tables.perfect_score_paths, "Every evaluation that gave 10, with the files."
-)
-evaluation_model_template_pivot = _score_table(
-    "evaluation_model_template_pivot", tables.evaluation_model_template_pivot,
-    "One row per essay, one column per evaluation model_template (mean score).",
-)
-evaluator_agreement_analysis = _score_table(
-    "evaluator_agreement_analysis", tables.evaluator_agreement_analysis,
-    "Spread of the graders' scores on each essay, classified high/moderate/low/poor agreement.",
-)
-comprehensive_variance_analysis = _score_table(
-    "comprehensive_variance_analysis", tables.comprehensive_variance_analysis,
-    "Grader spread per essay: overall, across evaluation templates, across evaluation models.",
-)
-scores_by_combination = _score_table(
-    "scores_by_combination", tables.scores_by_combination,
-    "Score statistics per concept combination, with the concepts' names and the best essay.",
-)
-scores_by_concept = _score_table(
-    "scores_by_concept", _scores_by_concept, "Score statistics per concept over every combination with it."
-)
-top_essays = _score_table(
-    "top_essays", tables.top_essays,
-    "Every scored essay, best first: mean, score per grader, agreement, counts, essay path.",
-)
-
-SUMMARY_ASSETS = [
-    "evaluation_score_pivot", "score_summary", "generation_scores_pivot", "final_results",
-    "perfect_score_paths", "evaluation_model_template_pivot", "evaluator_agreement_analysis",
-    "comprehensive_variance_analysis", "scores_by_combination", "scores_by_concept", "top_essays",
+    for asset, names in RESULT_ASSETS.items()
 ]
 
 
-@asset(group_name=GROUP, deps=[AssetDep(EVALUATION_RESPONSE)])
-def generation_reports(context: AssetExecutionContext, data_root: DataRootResource) -> MaterializeResult:
-    """7_reporting: documents_consistency_report (an ``issue`` only for real problems),
-    documents_latest_report and generation_summary (per stage: statuses, failure kinds, calls,
-    tokens, cost, time, parse-failure and truncation rates)."""
-    from daydreaming_dagster.results.lineage import load_cohort_view
-    from daydreaming_dagster.results.scores import write_csv
-    from daydreaming_dagster.results.writer import VIEW_TABLES, table_path
+@multi_asset(specs=RESULT_SPECS, name="cohort_results", can_subset=False)
+def cohort_results(context: AssetExecutionContext, data_root: DataRootResource) -> Iterator[MaterializeResult]:
+    """Every result table and the report of one cohort (the partition), into its own folder only."""
+    from daydreaming_dagster.results.writer import write_all_results
 
-    view = load_cohort_view(data_root.root)
-    metadata: dict[str, Any] = {}
-    for name, (_, _, build) in VIEW_TABLES.items():
-        frame = build(view)
-        path = write_csv(table_path(data_root.root, name), frame)
-        metadata[f"{name}_path"] = MetadataValue.path(str(path))
-        metadata[f"{name}_rows"] = MetadataValue.int(len(frame))
-        if name == "generation_summary":
-            metadata["preview"] = MetadataValue.md(frame.to_markdown(index=False))
-        if name == "documents_consistency_report":
-            metadata["issues"] = MetadataValue.int(int((frame["issue"] != "").sum()))
-    metadata["dagster/row_count"] = MetadataValue.int(len(view.generations))
-    return MaterializeResult(metadata=metadata)
+    name = partition_cohort(context.partition_key)
+    try:
+        paths = write_all_results(data_root.root, cohort=name)
+    except DaydreamError as exc:  # no task tables yet (never planned), a damaged file
+        plan = "the task_definitions group" if name == DEFAULT_COHORT else f"cohort_tasks partition {name}"
+        raise Failure(
+            description=f"cohort {name!r}: {exc} Fix: materialize {plan} (or `daydream plan --cohort {name}`), "
+            "then its generations."
+        ) from exc
+    for asset in RESULT_ASSETS:
+        yield MaterializeResult(asset_key=asset, metadata=result_asset_metadata(asset, paths, name))
 
 
-@asset(group_name=GROUP, deps=[AssetDep("generation_reports"), *(AssetDep(n) for n in SUMMARY_ASSETS)])
-def cohort_report(context: AssetExecutionContext, data_root: DataRootResource) -> MaterializeResult:
-    """7_reporting/report.html: one self-contained page (overview, plots, top essays, every
-    generation with its texts, metadata, scores and lineage). Open the path in the metadata."""
-    import time
+def _cohort_check(description: str) -> Callable[[Callable[..., AssetCheckResult]], AssetChecksDefinition]:
+    """A check of ``generation_reports`` per cohort partition: it reads that cohort's tables, and the
+    UI keeps its status per cohort.
 
-    from daydreaming_dagster.results.html_report import write_report
+    Partitioned asset checks are a Dagster "preview" feature, whose only caveat is breaking changes
+    in patch releases; dagster is pinned (==1.13.27), so its warning at every code-location load is
+    silenced here, and only here.
+    """
 
-    started = time.perf_counter()
-    path = write_report(data_root.root)
-    return MaterializeResult(
-        metadata={
-            "path": MetadataValue.path(str(path)),
-            "url": MetadataValue.url(path.resolve().as_uri()),
-            "size_mb": MetadataValue.float(round(path.stat().st_size / 1e6, 2)),
-            "seconds": MetadataValue.float(round(time.perf_counter() - started, 2)),
-        }
-    )
+    def decorate(fn: Callable[..., AssetCheckResult]) -> AssetChecksDefinition:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", PreviewWarning)
+            return asset_check(asset=GENERATION_REPORTS, partitions_def=COHORT_PARTITIONS, description=description)(fn)
+
+    return decorate
 
 
-def _summary(data_root: DataRootResource) -> dict[str, dict[str, Any]]:
+def _results_folder(context: AssetCheckExecutionContext, data_root: DataRootResource) -> Path:
+    return CohortLayout(data_root.root, partition_cohort(context.partition_key)).folder
+
+
+def _summary(folder: Path) -> dict[str, dict[str, Any]]:
     """generation_summary.csv as {stage: {column: value}} (``all`` is every stage)."""
-    from daydreaming_dagster.results.writer import table_path
-
-    frame = pd.read_csv(table_path(data_root.root, "generation_summary"))
+    frame = pd.read_csv(table_path(folder, "generation_summary"))
     return {str(row["stage"]): {str(k): v for k, v in row.items()} for row in frame.to_dict("records")}
 
 
-def _rate_check(data_root: DataRootResource, column: str, count: str, limit: float, what: str) -> AssetCheckResult:
-    summary = _summary(data_root)
+def _rate_check(folder: Path, column: str, count: str, limit: float, what: str) -> AssetCheckResult:
+    summary = _summary(folder)
     rate = float(summary["all"][column])
     return AssetCheckResult(
         passed=rate <= limit,
@@ -220,23 +207,24 @@ def _rate_check(data_root: DataRootResource, column: str, count: str, limit: flo
     )
 
 
-@asset_check(asset="generation_reports", description="Warn when parse failures exceed 5% of attempts.")
-def parse_failure_rate_check(data_root: DataRootResource) -> AssetCheckResult:
-    return _rate_check(data_root, "parse_failure_rate", "parse_failures", MAX_PARSE_FAILURE_RATE, "parse failures")
+@_cohort_check("Warn when parse failures exceed 5% of attempts.")
+def parse_failure_rate_check(context: AssetCheckExecutionContext, data_root: DataRootResource) -> AssetCheckResult:
+    folder = _results_folder(context, data_root)
+    return _rate_check(folder, "parse_failure_rate", "parse_failures", MAX_PARSE_FAILURE_RATE, "parse failures")
 
 
-@asset_check(asset="generation_reports", description="Warn when truncated replies exceed 5% of attempts.")
-def truncation_rate_check(data_root: DataRootResource) -> AssetCheckResult:
-    return _rate_check(data_root, "truncation_rate", "truncated", MAX_TRUNCATION_RATE, "truncated replies")
+@_cohort_check("Warn when truncated replies exceed 5% of attempts.")
+def truncation_rate_check(context: AssetCheckExecutionContext, data_root: DataRootResource) -> AssetCheckResult:
+    folder = _results_folder(context, data_root)
+    return _rate_check(folder, "truncation_rate", "truncated", MAX_TRUNCATION_RATE, "truncated replies")
 
 
-@asset_check(asset="generation_reports", description="Warn when any generation of the cohort failed.")
-def failed_generations_check(data_root: DataRootResource) -> AssetCheckResult:
-    from daydreaming_dagster.results.writer import table_path
-
-    summary = _summary(data_root)
+@_cohort_check("Warn when any generation of the cohort failed.")
+def failed_generations_check(context: AssetCheckExecutionContext, data_root: DataRootResource) -> AssetCheckResult:
+    folder = _results_folder(context, data_root)
+    summary = _summary(folder)
     failed = int(summary["all"]["failed"])
-    report = pd.read_csv(table_path(data_root.root, "documents_consistency_report"), dtype=str, keep_default_na=False)
+    report = pd.read_csv(table_path(folder, "documents_consistency_report"), dtype=str, keep_default_na=False)
     examples = report[report["status"] == "failed"].head(10)
     return AssetCheckResult(
         passed=failed <= MAX_FAILED_GENERATIONS,
@@ -258,15 +246,16 @@ RESULT_CHECKS = [parse_failure_rate_check, truncation_rate_check, failed_generat
 
 class ReparseConfig(Config):
     stages: list[str] = ["draft", "essay", "evaluation"]
+    cohort: str = DEFAULT_COHORT  # whose result tables are rewritten afterwards
 
 
 @op(description="Re-apply the current parsers to every stored raw.txt (no LLM call), then rewrite "
-                "every result table and the report.")
+                "one cohort's result tables and report (the default cohort unless `cohort` says).")
 def reparse_generations(context: OpExecutionContext, config: ReparseConfig, data_root: DataRootResource) -> None:
     from daydreaming_dagster.core.stages import stage_order
     from daydreaming_dagster.results.reparse import CHANGED, PARSE_FAILED, REPAIRED, reparse
 
-    summary = reparse(data_root.root, stage_order(config.stages))
+    summary = reparse(data_root.root, stage_order(config.stages), cohort=partition_cohort(config.cohort))
     for outcome in summary.of(PARSE_FAILED)[:50]:
         context.log.warning(f"parse failed (files kept): {outcome.stage} {outcome.gen_id}: {outcome.detail}")
     for child, ids in summary.stale.items():
@@ -278,7 +267,7 @@ def reparse_generations(context: OpExecutionContext, config: ReparseConfig, data
 
 
 @job(description="daydream reparse: no LLM call; rewrites parsed.txt where the current parser now "
-                 "gives a different result, then the result tables and the report.")
+                 "gives a different result, then one cohort's result tables and report.")
 def reparse_job() -> None:
     reparse_generations()
 

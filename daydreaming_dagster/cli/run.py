@@ -391,7 +391,9 @@ def _run_prepared(
     if dagster_home():  # one state for both front doors (docs/dagster.md)
         from daydreaming_dagster.resources.reporter import reporter_from_env
 
-        reporter = reporter_from_env(context.store, cohort.tables, warn=lambda text: _warn(console, text))
+        reporter = reporter_from_env(
+            context.store, cohort.tables, warn=lambda text: _warn(console, text), cohort=cohort.name
+        )
     try:
         summary = run_items(
             context,
@@ -406,21 +408,29 @@ def _run_prepared(
             abandon=abandon,
             grace_s=grace_s,
         )
+    except BaseException:
+        if reporter is not None:  # writes what is still queued
+            console.print(reporter.close().line(reporter.where))
+        raise
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-        if reporter is not None:  # writes what is still queued
-            console.print(reporter.close().line(reporter.where))
 
     results: dict[str, Path] = {}
     results_problem = None
-    if summary.stopped is None:  # the result tables and the report, over the whole cohort
-        try:
-            results = write_all_results(data_root, cohort=cohort.name)
-        except OSError as exc:
-            if not is_disk_full(exc):
-                raise
-            results_problem = f"the result tables were not written: {describe_os_error(exc)}"
+    try:
+        if summary.stopped is None:  # the result tables and the report, over the whole cohort
+            try:
+                results = write_all_results(data_root, cohort=cohort.name)
+            except OSError as exc:
+                if not is_disk_full(exc):
+                    raise
+                results_problem = f"the result tables were not written: {describe_os_error(exc)}"
+    finally:
+        if reporter is not None:  # the generations, then the cohort's partition of the results assets
+            if results:
+                reporter.report_results(cohort.name, results)
+            console.print(reporter.close().line(reporter.where))
     console.print(_summary_table(summary, stages))
     after = read_spend(data_root, context.cohort, store=context.store)
     console.print(

@@ -8,6 +8,13 @@ and ``<stage>_response`` assets, partition = gen_id, with the same metadata as a
 a Dagster run materializes both (the prompt's metadata says ``mode: copy``, ``prompt_chars: 0``).
 The four task-table assets are reported as well, so the UI sees the cohort.
 
+Cohorts (``--cohort``): the stage partitions are the union of every cohort's gen_ids, so registering
+one cohort never removes another's; the cohort gets its partition of ``cohorts`` and its
+``cohort_tasks`` materialization (the default cohort also reports the four task-table assets, as
+before). After the run writes the cohort's result tables, ``report_results(cohort, paths)`` reports
+that partition of every results asset, with the metadata a Dagster run gives
+(``resources/cohort_materializations.py``).
+
 Reporting is a ``RunObserver`` (``cohort.runner``), called from the runner's main thread.
 ``daydream run`` uses ``ProcessReporter``: the run only sends ``(stage, status, gen_id)`` down a
 pipe to a child process (its own core, its own GIL; the run's process never imports Dagster),
@@ -39,6 +46,7 @@ from typing import TYPE_CHECKING, Any
 from daydreaming_dagster.cohort.runner import Status, WorkItem
 from daydreaming_dagster.cohort.tasks import TABLE_FILES, TASKS_DIR, TaskTables
 from daydreaming_dagster.core import settings
+from daydreaming_dagster.core.layout import DEFAULT_COHORT
 from daydreaming_dagster.core.stages import STAGE_FACTS, STAGES, Stage
 from daydreaming_dagster.engine.flow import GenerationOutcome
 from daydreaming_dagster.engine.record import GenerationRecord
@@ -49,7 +57,7 @@ from daydreaming_dagster.resources.materialization_metadata import (
     prompt_metadata,
     response_key,
 )
-from daydreaming_dagster.resources.partition_sync import sync_dynamic_partitions
+from daydreaming_dagster.resources.partition_sync import ensure_cohort_partition, sync_stage_partitions
 
 if TYPE_CHECKING:
     from dagster import AssetKey, AssetMaterialization, DagsterInstance
@@ -58,6 +66,9 @@ if TYPE_CHECKING:
 # its process never needs Dagster (the reporting process does).
 
 logger = logging.getLogger("daydreaming_dagster.instance")
+
+#: The line ``ProcessReporter.report_results`` sends to the reporting process (never a stage's name).
+RESULTS_LINE = "results"
 
 # Events per storage write (one asset at a time).
 EVENT_BATCH = 500
@@ -96,6 +107,8 @@ class ReportStats:
     last_error: str = ""
     registered: dict[str, dict[str, int]] = field(default_factory=dict)
     failure: str = ""  # the instance could not be opened or the partitions registered: nothing reported
+    results_cohort: str = ""  # the cohort whose results assets were reported (report_results)
+    results_assets: int = 0  # results assets reported for it (one partition each)
 
     def line(self, where: str) -> str:
         if self.failure:
@@ -109,6 +122,8 @@ class ReportStats:
         )
         if self.already_materialized:
             text += f"; {self.already_materialized} already materialized"
+        if self.results_assets:
+            text += f"; the results of cohort {self.results_cohort} ({self.results_assets} assets)"
         if self.errors:
             text += f"; {self.errors} NOT reported ({self.last_error}); the next run reports them"
         return text
@@ -122,13 +137,27 @@ class Registration:
     keys: dict[str, list[str]]  # stage -> gen_ids, the task table's order
     selection_rows: int
     cohort_id: str
+    cohort: str = DEFAULT_COHORT  # the cohort's name (``--cohort``): its partition of ``cohorts``
 
     @classmethod
-    def of(cls, tables: TaskTables, data_root: Path) -> Registration:
+    def of(cls, tables: TaskTables, data_root: Path, cohort: str | None = None) -> Registration:
         keys: dict[str, list[str]] = {
             stage: [str(k) for k in getattr(tables, STAGE_FACTS[stage].task_table)["gen_id"]] for stage in STAGES
         }
-        return cls(str(data_root), keys, len(tables.selection), tables.cohort_id)
+        name = cohort if cohort is not None else cohort_of_tables(tables)
+        return cls(str(data_root), keys, len(tables.selection), tables.cohort_id, name)
+
+
+def cohort_of_tables(tables: TaskTables) -> str:
+    """The cohort a run's tables belong to, when the caller did not say: a named cohort's manifest
+    names its spec (``cohort/named.py``) and its ``cohort_id`` is its name; else the default cohort."""
+    return tables.cohort_id if tables.manifest.get("spec") else DEFAULT_COHORT
+
+
+@dataclass(frozen=True)
+class _Results:
+    cohort: str
+    paths: dict[str, str]  # write_all_results's name -> path
 
 
 @dataclass(frozen=True)
@@ -182,30 +211,40 @@ class InstanceReporter:
 
     # -- before the run
 
-    def register(self, tables: TaskTables | Registration) -> dict[str, dict[str, int]]:
-        """Sync each stage's dynamic partitions with its task table; report the task assets.
+    def register(self, tables: TaskTables | Registration, *, cohort: str | None = None) -> dict[str, dict[str, int]]:
+        """Sync each stage's dynamic partitions with the cohort's task table (keeping every other
+        cohort's gen_ids); add the cohort's ``cohorts`` partition; report the task assets.
 
         Also loads which partitions the instance already has materialized (both assets), so a
         re-run does not report them again.
         """
-        reg = tables if isinstance(tables, Registration) else Registration.of(tables, self.store.data_root)
+        from daydreaming_dagster.resources.cohort_materializations import cohort_tasks_materialization
+
+        reg = tables if isinstance(tables, Registration) else Registration.of(tables, self.store.data_root, cohort)
         root = Path(reg.data_root)
-        task_mats = [
-            _table_materialization(root, "selected_combo_mappings", TABLE_FILES["selection"], reg.selection_rows, {})
-        ]
+        ensure_cohort_partition(self.instance, reg.cohort)
+        # The four task-table assets are the default cohort's 2_tasks/; a named cohort has only cohort_tasks.
+        task_mats = (
+            [_table_materialization(root, "selected_combo_mappings", TABLE_FILES["selection"], reg.selection_rows, {})]
+            if reg.cohort == DEFAULT_COHORT
+            else []
+        )
         for stage in STAGES:
             facts = STAGE_FACTS[stage]
             keys = reg.keys[stage]
-            stats = sync_dynamic_partitions(self.instance, facts.partitions, keys)
+            stats = sync_stage_partitions(self.instance, root, stage, keys, cohort=reg.cohort)
             self.stats.registered[stage] = stats
             materialized = self.instance.get_materialized_partitions(response_key(stage))
             if materialized:
                 materialized = set(materialized) & set(self.instance.get_materialized_partitions(prompt_key(stage)))
             self._known[stage] = set(materialized)
             extra: dict[str, Any] = {"cohort_id": reg.cohort_id} if stage == "evaluation" else {}
-            task_mats.append(
-                _table_materialization(root, facts.task_asset, facts.task_file, len(keys), {**stats, **extra})
-            )
+            if reg.cohort == DEFAULT_COHORT:
+                task_mats.append(
+                    _table_materialization(root, facts.task_asset, facts.task_file, len(keys), {**stats, **extra})
+                )
+        counts: dict[str, int] = {"selection": reg.selection_rows, **{stage: len(reg.keys[stage]) for stage in STAGES}}
+        task_mats.append(cohort_tasks_materialization(root, reg.cohort, counts, self.stats.registered))
         started = time.perf_counter()
         store_materializations(self.instance, task_mats)  # errors propagate: the caller decides
         self.stats.write_s += time.perf_counter() - started
@@ -228,6 +267,14 @@ class InstanceReporter:
             self.stats.already_materialized += 1
         elif status in ("done", "skipped"):
             self._queue.put(_Done(stage, gen_id, record, cache_hit))
+
+    def report_results(self, cohort: str, paths: Mapping[str, Path | str]) -> None:
+        """Queue partition ``cohort`` of every results asset, from the files ``write_all_results``
+        wrote (``paths``, what it returned); written after the generations queued before it.
+        Call it before ``close()``."""
+        if self._closed:
+            raise RuntimeError("report_results() after close(): report the results first, then close")
+        self._queue.put(_Results(cohort, {name: str(path) for name, path in paths.items()}))
 
     # -- after the run
 
@@ -263,9 +310,12 @@ class InstanceReporter:
                 if not pending:
                     deadline = time.monotonic() + self.flush_interval_s
                 pending.append(item)
-            if pending and (item is _FLUSH or item is _STOP or len(pending) >= self.batch_size):
+            flush = item is _FLUSH or item is _STOP or isinstance(item, _Results)
+            if pending and (flush or len(pending) >= self.batch_size):
                 self._report(pending)
                 pending = []
+            if isinstance(item, _Results):
+                self._report_results(item)
             if item is _STOP:
                 return
 
@@ -283,6 +333,19 @@ class InstanceReporter:
                 generations += 1
         if self._write(mats, generations):
             self.stats.generations += generations
+
+    def _report_results(self, results: _Results) -> None:
+        from daydreaming_dagster.resources.cohort_materializations import result_materializations
+
+        try:
+            mats = result_materializations(results.cohort, {k: Path(v) for k, v in results.paths.items()})
+            ensure_cohort_partition(self.instance, results.cohort)  # a run that registered no cohort
+        except Exception as exc:  # an unreadable table: the generations are reported all the same
+            self._error(exc, 0)
+            return
+        if self._write(mats):
+            self.stats.results_cohort = results.cohort
+            self.stats.results_assets = len(mats)
 
     def _materializations(self, entry: _Done) -> list[AssetMaterialization]:
         from dagster import AssetMaterialization
@@ -320,7 +383,7 @@ class InstanceReporter:
         return True
 
     def _error(self, exc: Exception, generations: int) -> None:
-        self.stats.errors += generations
+        self.stats.errors += max(generations, 1)  # a failed results report counts as one
         self.stats.last_error = f"{type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''}"
         logger.warning("could not report to the Dagster instance: %s", self.stats.last_error)
 
@@ -351,7 +414,7 @@ class ProcessReporter:
     for the child to finish.
     """
 
-    def __init__(self, home: Path, store: GensStore, tables: TaskTables) -> None:
+    def __init__(self, home: Path, store: GensStore, tables: TaskTables, *, cohort: str | None = None) -> None:
         import json
         import subprocess
         import sys
@@ -371,7 +434,7 @@ class ProcessReporter:
             encoding="utf-8",
         )
         self._lines: queue.Queue[str | None] = queue.Queue()
-        self._lines.put(json.dumps(dataclasses.asdict(Registration.of(tables, store.data_root))))
+        self._lines.put(json.dumps(dataclasses.asdict(Registration.of(tables, store.data_root, cohort))))
         self._broken = ""
         self._feeder = threading.Thread(target=self._feed, name="dd-dagster-report-feed", daemon=True)
         self._feeder.start()
@@ -383,6 +446,17 @@ class ProcessReporter:
     def finished(self, item: WorkItem, status: Status, outcome: GenerationOutcome | None) -> None:
         if status in ("done", "skipped"):
             self._lines.put(f"{item.stage}\t{status}\t{item.gen_id}")
+
+    def report_results(self, cohort: str, paths: Mapping[str, Path | str]) -> None:
+        """Report partition ``cohort`` of every results asset from the files ``write_all_results``
+        wrote (``paths``, what it returned): one line to the reporting process, which reads the
+        tables and writes after the generations. Call it before ``close()``."""
+        import json
+
+        if self._stats is not None:
+            raise RuntimeError("report_results() after close(): report the results first, then close")
+        payload = json.dumps({"cohort": cohort, "paths": {name: str(path) for name, path in paths.items()}})
+        self._lines.put(f"{RESULTS_LINE}\t{payload}")
 
     def _feed(self) -> None:
         pipe = self._process.stdin
@@ -465,9 +539,15 @@ def _child_main() -> int:
             reporter.close()
             reporter = None
     for line in sys.stdin:  # until the run closes the pipe (or dies)
-        if reporter is not None:
-            stage, status, gen_id = line.rstrip("\n").split("\t")
-            reporter.report(stage, status, gen_id)  # type: ignore[arg-type]
+        if reporter is None:
+            continue
+        kind, _, rest = line.rstrip("\n").partition("\t")
+        if kind == RESULTS_LINE:
+            results = json.loads(rest)
+            reporter.report_results(results["cohort"], results["paths"])
+        else:
+            status, gen_id = rest.split("\t")
+            reporter.report(kind, status, gen_id)  # type: ignore[arg-type]
     if reporter is not None:
         stats = reporter.close()
     print(json.dumps({**dataclasses.asdict(stats), "where": where}), flush=True)
@@ -475,9 +555,17 @@ def _child_main() -> int:
 
 
 def reporter_from_env(
-    store: GensStore, tables: TaskTables, *, warn: Callable[[str], None], instance: DagsterInstance | None = None
+    store: GensStore,
+    tables: TaskTables,
+    *,
+    warn: Callable[[str], None],
+    instance: DagsterInstance | None = None,
+    cohort: str | None = None,
 ) -> ProcessReporter | InstanceReporter | None:
     """The reporter for ``daydream run``, or None when DAGSTER_HOME is unset or reporting is off.
+
+    ``cohort``: the cohort's name (``--cohort``; None: told from the tables, ``cohort_of_tables``).
+    After the run, ``reporter.report_results(cohort, write_all_results(...))`` then ``close()``.
 
     With ``instance``: an in-process ``InstanceReporter`` on it, partitions registered now (None,
     after a warning, if that fails). Otherwise a ``ProcessReporter`` on DAGSTER_HOME's instance:
@@ -486,7 +574,7 @@ def reporter_from_env(
     if instance is not None:
         reporter = InstanceReporter(instance, store)
         try:
-            reporter.register(tables)
+            reporter.register(tables, cohort=cohort)
         except Exception as exc:
             reporter.close()
             warn(
@@ -509,7 +597,7 @@ def reporter_from_env(
             f"DAGSTER_HOME={home} has no dagster.yaml: Dagster's defaults apply (SQLite in that folder, "
             "no pool limits). `bash scripts/dagster_home.sh` installs the project's (docs/dagster.md)."
         )
-    return ProcessReporter(home, store, tables)
+    return ProcessReporter(home, store, tables, cohort=cohort)
 
 
 if __name__ == "__main__":

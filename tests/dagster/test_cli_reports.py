@@ -134,3 +134,81 @@ def test_a_broken_instance_never_fails_the_run(
     out = " ".join(capsys.readouterr().out.split())  # the console wraps long lines
     assert "NOTHING reported" in out and "DAGSTER_PG_URL" in out, out
     assert all(_complete(root).values())
+
+
+# ---------------------------------------------------------------------------- named cohorts (issue 18)
+
+
+def _cohort_a(root: Path) -> None:
+    from tests.assets.test_cohorts import default_combos, write_spec
+
+    write_spec(root, "a", default_combos(root)[:2])
+
+
+def test_a_cohort_run_reports_its_results_partition_as_a_dagster_run_does(
+    tmp_path: Path, sqlite_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What cli/run.py does after writing a cohort's results: ``reporter.report_results(cohort,
+    paths)`` before ``close()``; the partition's metadata equals a Dagster run's, key for key."""
+    from daydreaming_dagster.cohort.pipeline import load_cohort
+    from daydreaming_dagster.core.config import load_experiment_config
+    from daydreaming_dagster.definitions import build_definitions
+    from daydreaming_dagster.resources.cohort_materializations import RESULT_ASSETS
+    from daydreaming_dagster.resources.reporter import ProcessReporter, reporter_from_env
+    from daydreaming_dagster.results.writer import write_all_results
+    from tests.assets.test_cohorts import group_results_run
+    from tests.cli.test_money_safe import PRICES, priced_root
+
+    root = priced_root(tmp_path / "data", concepts=4)
+    with FakeOpenAIServer(models=PRICES) as server:
+        monkeypatch.setenv("DD_LLM_BASE_URL", server.base_url)
+        assert main(["run", "--data-root", str(root), "--quiet"]) == EXIT_OK
+        _cohort_a(root)
+        assert main(["run", "--data-root", str(root), "--quiet", "--cohort", "a"]) == EXIT_OK
+    with DagsterInstance.get() as instance:
+        default_drafts = set((root / "gens" / "draft").iterdir())
+        drafts = set(instance.get_dynamic_partitions("draft_gens"))
+        assert {p.name for p in default_drafts} <= drafts  # cohort a's registration kept the default's
+        assert set(instance.get_dynamic_partitions("cohorts")) == {"default", "a"}
+        planned = instance.get_latest_materialization_event(AssetKey("cohort_tasks"))
+        assert planned is not None and planned.asset_materialization is not None
+        assert planned.asset_materialization.partition == "a"  # told from the tables: a named cohort
+        tasks = instance.get_latest_materialization_event(AssetKey("draft_generation_tasks"))
+        assert tasks is not None and tasks.asset_materialization is not None
+        assert tasks.asset_materialization.metadata["rows"].value == 6  # still the default cohort's 2_tasks
+
+    cohort = load_cohort(root, load_experiment_config(root), name="a")
+    reporter = reporter_from_env(GensStore(root), cohort.tables, warn=pytest.fail, cohort="a")
+    assert isinstance(reporter, ProcessReporter)
+    reporter.report_results("a", write_all_results(root, cohort="a"))
+    stats = reporter.close()
+    assert stats.results_assets == len(RESULT_ASSETS) and stats.errors == 0
+    assert f"the results of cohort a ({len(RESULT_ASSETS)} assets)" in stats.line(reporter.where)
+    with pytest.raises(RuntimeError, match="after close"):
+        reporter.report_results("a", {})
+
+    with DagsterInstance.get() as instance:
+        reported = {asset: _latest_metadata(instance, asset, "a") for asset in RESULT_ASSETS}
+        result = group_results_run(build_definitions(str(root)), instance, "a")
+        assert result.success
+        for asset in RESULT_ASSETS:
+            assert _latest_metadata(instance, asset, "a") == reported[asset], asset
+
+
+def test_daydream_run_cohort_reports_the_results_partition(
+    tmp_path: Path, sqlite_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from daydreaming_dagster.resources.cohort_materializations import RESULT_ASSETS
+    from tests.cli.test_money_safe import PRICES, priced_root
+
+    root = priced_root(tmp_path / "data", concepts=4)
+    _cohort_a(root)
+    with FakeOpenAIServer(models=PRICES) as server:
+        monkeypatch.setenv("DD_LLM_BASE_URL", server.base_url)
+        assert main(["run", "--data-root", str(root), "--quiet"]) == EXIT_OK
+        assert main(["run", "--data-root", str(root), "--quiet", "--cohort", "a"]) == EXIT_OK
+    with DagsterInstance.get() as instance:
+        for asset in RESULT_ASSETS:
+            assert set(instance.get_materialized_partitions(AssetKey(asset))) == {"default", "a"}, asset
+        scores = _latest_metadata(instance, "parsed_scores", "a")
+        assert scores["path"] == str(root / "cohorts" / "a" / "5_parsing" / "parsed_scores.csv")

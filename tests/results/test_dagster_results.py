@@ -1,4 +1,5 @@
-"""The ``results`` group through Dagster's own APIs, on the hand-built cohort (no LLM)."""
+"""The ``results`` group through Dagster's own APIs, on the hand-built cohort (no LLM): partition
+``default`` of the ``cohorts`` partitions (named cohorts: tests/assets/test_cohorts.py)."""
 
 from __future__ import annotations
 
@@ -15,23 +16,33 @@ from tests.results.conftest import set_evaluation_parser
 
 def test_results_group_materializes_with_metadata_and_checks(cohort_root: Path) -> None:
     with DagsterInstance.ephemeral() as instance:
+        instance.add_dynamic_partitions("cohorts", ["default"])
         result = materialize(
             [*ASSETS, *group_results.RESULT_CHECKS],
             selection=AssetSelection.groups("results"),
             resources=build_resources(str(cohort_root)),
             instance=instance,
+            partition_key="default",
         )
     assert result.success
-    final = result.asset_materializations_for_node("final_results")[0].metadata
+    def metadata(asset: str) -> dict:  # type: ignore[type-arg]
+        (event,) = [e for e in result.get_asset_materialization_events() if e.asset_key.to_user_string() == asset]
+        return dict(event.materialization.metadata)
+
+    final = metadata("final_results")
     assert final["dagster/row_count"].value == len(pd.read_csv(cohort_root / "6_summary" / "final_results.csv"))
     assert "| analysis_type" in final["preview"].value
     for name in ("parsed_scores", "top_essays", "evaluator_agreement_analysis", "comprehensive_variance_analysis",
                  "perfect_score_paths", "evaluation_model_template_pivot", "generation_scores_pivot",
-                 "scores_by_combination", "scores_by_concept", "evaluation_score_pivot", "score_summary"):
-        assert result.asset_materializations_for_node(name), name
-    report = result.asset_materializations_for_node("cohort_report")[0].metadata
+                 "scores_by_combination", "scores_by_concept", "evaluation_score_pivot", "score_summary",
+                 "agreement_by_rubric", "grader_agreement", "grader_pairs", "essay_agreement_by_rubric",
+                 "noise_components", "comparisons", "success_by_group"):
+        (mat,) = [m for m in result.get_asset_materialization_events() if m.asset_key.to_user_string() == name]
+        assert mat.partition == "default", name
+        assert mat.materialization.metadata["dagster/column_schema"].value.columns, name
+    report = metadata("cohort_report")
     assert Path(report["path"].value).is_file() and report["path"].value.endswith("7_reporting/report.html")
-    reports = result.asset_materializations_for_node("generation_reports")[0].metadata
+    reports = metadata("generation_reports")
     assert reports["issues"].value == 1 and reports["dagster/row_count"].value == 16
 
     checks = {c.check_name: c for c in result.get_asset_check_evaluations()}
