@@ -148,7 +148,7 @@ def _load_templates(data_root: Path, kind: TemplateKind, problems: Problems) -> 
                     row.line,
                     "parser",
                     f"{row.raw('parser')!r} is not a draft parser",
-                    "leave it blank (keep the draft as is) or write essay_idea_last or essay_block",
+                    "leave it blank (keep the draft as is) or write " + " or ".join(DRAFT_PARSERS),
                 )
         tid = safe_ids.get(row.line)
         if tid is None:

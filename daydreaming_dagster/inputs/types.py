@@ -8,6 +8,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Literal, get_args
 
+from daydreaming_dagster.core.draft_parsers import DRAFT_PARSERS as _DRAFT_PARSER_REGISTRY
 from daydreaming_dagster.core.errors import InputProblem, UnknownTemplateError
 from daydreaming_dagster.core.paths import require_safe_segment
 from daydreaming_dagster.llm import ModelRoute
@@ -32,7 +33,7 @@ TEMPLATE_CSVS: Mapping[TemplateKind, str] = MappingProxyType(
 
 ESSAY_GENERATORS: tuple[str, ...] = ("llm", "copy")
 EVALUATION_PARSERS: tuple[str, ...] = ("in_last_line", "complex")
-DRAFT_PARSERS: tuple[str, ...] = ("essay_idea_last", "essay_block")
+DRAFT_PARSERS: tuple[str, ...] = tuple(_DRAFT_PARSER_REGISTRY)  # names draft_templates.csv may use
 #: Optional evaluation_templates.csv columns: the rubric's score range and its success threshold.
 SCALE_COLUMNS: tuple[str, str, str] = ("score_min", "score_max", "success_threshold")
 
