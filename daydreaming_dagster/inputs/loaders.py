@@ -37,6 +37,7 @@ import math
 from pathlib import Path
 from types import MappingProxyType
 
+from daydreaming_dagster.core.errors import InputProblem
 from daydreaming_dagster.inputs.reader import (
     CsvRow,
     Problems,
@@ -213,8 +214,15 @@ def _load_concepts(raw: Path, flagged: bool, problems: Problems) -> tuple[Concep
 
 
 def _load_templates(
-    data_root: Path, kind: TemplateKind, flagged: bool, layout: TemplateLayout, problems: Problems
+    data_root: Path,
+    kind: TemplateKind,
+    flagged: bool,
+    layout: TemplateLayout,
+    problems: Problems,
+    deferred: dict[tuple[TemplateKind, str], tuple[InputProblem, ...]],
 ) -> tuple[TemplateRow, ...]:
+    """The rows of a template catalog. An unselected row's problems (parser, template file) are
+    not raised but kept in ``deferred``, for when a spec names the row."""
     path = data_root / RAW_DIR / TEMPLATE_CSVS[kind]
     required: tuple[str, ...] = (*_TEMPLATE_COLUMNS, *(("active",) if flagged else ()))
     # Upstream HEAD's catalogs all carry parser and generator; only the meaningful ones are required.
@@ -236,6 +244,7 @@ def _load_templates(
         active = parse_bool(row, "active", path, problems) if flagged else False
         # A row that can be selected must be usable: an active one, or any row when no flags select.
         selectable = active or not flagged
+        usability = problems if selectable else Problems()
         parser: str | None = None
         generator: str | None = None
         scale = ScoreScale()
@@ -261,8 +270,8 @@ def _load_templates(
             _check_llm_generator(row, kind, path, problems)
             if kind == "evaluation":
                 parser = row.get("parser").lower()
-                if selectable and parser not in EVALUATION_PARSERS:
-                    problems.add(
+                if parser not in EVALUATION_PARSERS:
+                    usability.add(
                         path,
                         row.line,
                         "parser",
@@ -273,8 +282,8 @@ def _load_templates(
             else:
                 name = row.get("parser").lower()
                 parser = None if name in ("", _IDENTITY_PARSER) else name
-                if selectable and parser is not None and parser not in DRAFT_PARSERS:
-                    problems.add(
+                if parser is not None and parser not in DRAFT_PARSERS:
+                    usability.add(
                         path,
                         row.line,
                         "parser",
@@ -284,16 +293,18 @@ def _load_templates(
         tid = safe_ids.get(row.line)
         if tid is None:
             continue
-        if selectable and generator != "copy":
+        if generator != "copy":
             tpath = template_file_path(data_root, kind, tid, layout)
             if not tpath.is_file():
-                problems.add(
+                usability.add(
                     path,
                     row.line,
                     "template_id",
                     f"template file {tpath} does not exist",
                     f"create {tpath}, or " + ("set active=false on this row" if flagged else "delete this row"),
                 )
+        if usability is not problems and usability.items:
+            deferred[(kind, tid)] = tuple(usability.items)
         out.append(
             TemplateRow(
                 kind=kind,
@@ -504,10 +515,11 @@ def load_raw_data(data_root: Path | str) -> RawData:
     concepts = _load_concepts(raw, flagged[CONCEPTS_CSV], problems)
     layouts: dict[TemplateKind, TemplateLayout] = {}
     templates: dict[TemplateKind, tuple[TemplateRow, ...]] = {}
+    deferred: dict[tuple[TemplateKind, str], tuple[InputProblem, ...]] = {}
     for kind in KINDS:
         kind_flagged = flagged[TEMPLATE_CSVS[kind]]
         layouts[kind] = _template_layout(root, kind, kind_flagged, problems)
-        templates[kind] = _load_templates(root, kind, kind_flagged, layouts[kind], problems)
+        templates[kind] = _load_templates(root, kind, kind_flagged, layouts[kind], problems, deferred)
     models = _load_models(raw, flagged[MODELS_CSV], problems)
     problems.raise_if_any()
     curated = raw / CURATED_SELECTION_CSV
@@ -521,5 +533,6 @@ def load_raw_data(data_root: Path | str) -> RawData:
         curated_selection_path=curated if curated.is_file() else None,
         template_layouts=layouts,
         selects_by_flags=all(flagged.values()),
+        unselected_row_problems=deferred,
     )
 

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 from typing import Literal, get_args
 
 from daydreaming_dagster.core.draft_parsers import DRAFT_PARSERS as _DRAFT_PARSER_REGISTRY
-from daydreaming_dagster.core.errors import InputProblem, UnknownTemplateError
+from daydreaming_dagster.core.errors import InputError, InputProblem, UnknownTemplateError
 from daydreaming_dagster.core.paths import require_safe_segment
 from daydreaming_dagster.llm import ModelRoute
 
@@ -192,6 +192,11 @@ class RawData:
     #: False for upstream HEAD's layout, where every row is unselected and only spec cohorts run.
     #: Either way every row can be named: ``template``, ``template_path`` and ``routes`` ignore flags.
     selects_by_flags: bool = True
+    # Problems of inactive rows of flagged catalogs (unknown parser, missing template file): not
+    # raised at load, where such rows are never run; raised by ``require_usable`` when named.
+    unselected_row_problems: Mapping[tuple[TemplateKind, str], tuple[InputProblem, ...]] = field(
+        default_factory=dict, hash=False
+    )
 
     def csv_path(self, name: str) -> Path:
         """``data_root/1_raw/<name>`` (e.g. ``csv_path("llm_models.csv")``)."""
@@ -228,6 +233,23 @@ class RawData:
                 )
             ]
         )
+
+    def require_usable(self, kind: TemplateKind, template_ids: Iterable[str]) -> None:
+        """Raise one InputError listing every one of these templates that is unknown or unusable
+        (a parser that does not exist, a missing template file). ``load_raw_data`` has checked
+        every row a default cohort can select; call this for the rows a spec names, which may be
+        inactive rows of a flagged catalog."""
+        k = _check_kind(kind)
+        problems: list[InputProblem] = []
+        for template_id in dict.fromkeys(template_ids):
+            try:
+                self.template(k, template_id)
+            except UnknownTemplateError as exc:
+                problems.extend(exc.problems)
+                continue
+            problems.extend(self.unselected_row_problems.get((k, template_id), ()))
+        if problems:
+            raise InputError(problems)
 
     def template_path(self, kind: TemplateKind, template_id: str) -> Path:
         k = _check_kind(kind)

@@ -257,3 +257,32 @@ def test_a_catalog_that_is_neither_layout(head: Path) -> None:
     path.write_text("name,provider\nsonnet-4,anthropic\n", encoding="utf-8")
     problems, _ = _problems(head)
     assert {(p.file, p.column) for p in problems} == {(path, "id"), (path, "model")}
+
+
+# --- rows a spec names --------------------------------------------------------------------------
+
+
+def test_require_usable_raises_an_inactive_rows_deferred_problems(root: Path) -> None:
+    # An inactive row may be broken (the default cohort never runs it), but not once a spec names it.
+    raw_dir = root / "1_raw"
+    with (raw_dir / "draft_templates.csv").open("a", encoding="utf-8") as fh:
+        fh.write("old-draft,Old,Retired,false,essay_json\n")
+    raw = load_raw_data(root)
+    raw.require_usable("draft", [DRAFT_TEMPLATE_ID])
+    with pytest.raises(InputError) as info:
+        raw.require_usable("draft", ["old-draft", "no-such-draft", DRAFT_TEMPLATE_ID])
+    problems = info.value.problems
+    assert [(p.file.name, p.line, p.column) for p in problems] == [
+        ("draft_templates.csv", 3, "parser"),
+        ("draft_templates.csv", 3, "template_id"),  # no template file
+        ("draft_templates.csv", None, "template_id"),  # unknown
+    ]
+    assert "'essay_json' is not a draft parser" in problems[0].problem
+
+
+def test_require_usable_on_a_head_root(head: Path) -> None:
+    raw = load_raw_data(head)
+    raw.require_usable("draft", ["creative-synthesis-v7", "pair-explorer"])
+    raw.require_usable("essay", ["parsed-from-links-v1"])
+    with pytest.raises(InputError, match="unknown evaluation template 'novelty'"):
+        raw.require_usable("evaluation", ["novelty"])
