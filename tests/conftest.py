@@ -70,8 +70,8 @@ def _fresh_circuit_breakers() -> None:
 
 @pytest.fixture(autouse=True)
 def _no_cohort_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    # Tests set DD_COHORT explicitly where they need it; a developer's shell must not leak in.
-    for name in ("DD_COHORT", "DD_LLM_BASE_URL", "DD_LLM_API_KEY", "OPENROUTER_API_KEY", "DD_DATA_ROOT",
-                 "DD_LLM_RETRY_BUDGET_S", "DD_LLM_MAX_ATTEMPTS", "DD_LLM_MAX_IN_FLIGHT", "DD_LLM_RPM",
-                 "DD_INTERRUPT_GRACE_S", "DAGSTER_HOME"):
+    # Tests set DD_COHORT and the others explicitly where they need them; a developer's shell must not leak in.
+    from daydreaming_dagster.core.settings import VARIABLES
+
+    for name in VARIABLES:
         monkeypatch.delenv(name, raising=False)

@@ -27,6 +27,8 @@ SUBCOMMANDS: dict[str, str] = {
     "export": "export",
     "reparse": "reparse",
     "orphans": "orphans",
+    "cohorts": "cohorts",
+    "select": "select",
     "compare": "compare",
 }
 

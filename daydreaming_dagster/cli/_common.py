@@ -29,6 +29,16 @@ def add_data_root(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def add_cohort(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--cohort",
+        default=None,
+        metavar="NAME",
+        help="a named cohort (its spec: DATA_ROOT/cohorts/NAME/spec/config.yaml); default: the cohort "
+        "made from the active flags of 1_raw. `daydream cohorts` lists them",
+    )
+
+
 def make_console() -> Console:
     from rich.console import Console
 

@@ -6,9 +6,9 @@ factor), the same grader and rubric; it prints the mean difference Y - X with it
 the number of pairs, each side's mean and essays, and one sentence (``--json`` for scripts). The
 statistics are ``results/compare.py``'s.
 
-``--cohort A [--against B]`` needs named cohorts, which are not built yet: it exits with status 2
-and says so. The seam is ``cohort_scores``: when cohorts land, it returns a named cohort's score
-frame, and ``--against`` is ``compare_frames(cohort_scores(A), cohort_scores(B))``.
+``--cohort A --against B`` compares two cohorts: B - A over the combinations both scored, with
+the same rubric and grader (``compare_frames``); ``--cohort A --factor ...`` compares two levels
+inside cohort A.
 """
 
 from __future__ import annotations
@@ -22,13 +22,12 @@ from daydreaming_dagster.cli._common import EXIT_BAD_INPUT, EXIT_OK, add_data_ro
 
 if TYPE_CHECKING:
     import pandas as pd
+    from rich.console import Console
+
+    from daydreaming_dagster.results.compare import Comparison
 
 # The factors (kept here too so that ``daydream --help`` does not import pandas and scipy).
 FACTORS = ("draft_template", "essay_template", "generation_model", "evaluation_template", "evaluation_model")
-
-
-class CohortsNotAvailable(RuntimeError):
-    """Named cohorts (``--cohort``/``--against``) are not built yet."""
 
 
 def add_parser(sub: argparse._SubParsersAction, name: str) -> None:
@@ -39,14 +38,15 @@ def add_parser(sub: argparse._SubParsersAction, name: str) -> None:
         "the same combination (draft_template, essay_template, generation_model) or the same essay "
         "(evaluation_template, evaluation_model), by the same grader on the same rubric. Prints the "
         "mean difference B - A with its 95%% bootstrap interval, the pairs, each side's mean and "
-        "essays, and a plain sentence. Makes no LLM call. Exit status: 0 compared, 2 bad flags, "
-        "unknown level, no task tables, or --cohort/--against (named cohorts: not available yet).",
+        "essays, and a plain sentence. With --against B: cohort B against cohort A, paired on the "
+        "combinations both scored. Makes no LLM call. Exit status: 0 compared, 2 bad flags, "
+        "unknown level or cohort, or no task tables.",
     )
     add_data_root(parser)
     parser.add_argument("--cohort", default=None, metavar="A",
-                        help="the cohort to read (named cohorts: not available yet; default: the data root's)")
+                        help="the cohort to read (default: the cohort made from the active flags)")
     parser.add_argument("--against", default=None, metavar="B",
-                        help="compare cohort --cohort A with cohort B (not available yet)")
+                        help="compare cohort B with cohort --cohort A, paired on the combinations both scored")
     parser.add_argument("--factor", choices=FACTORS, default=None, metavar="COLUMN",
                         help=f"what differs between the two sides: one of {', '.join(FACTORS)}")
     parser.add_argument("--levels", default=None, metavar="X,Y",
@@ -56,16 +56,11 @@ def add_parser(sub: argparse._SubParsersAction, name: str) -> None:
 
 
 def cohort_scores(data_root: Path, cohort: str | None) -> pd.DataFrame:
-    """The ``parsed_scores`` frame of a cohort; ``None`` is the data root's cohort (its task tables).
-
-    The seam for named cohorts: until they exist, a name raises ``CohortsNotAvailable``.
-    """
-    if cohort is not None:
-        raise CohortsNotAvailable(cohort)
+    """The ``parsed_scores`` frame of a cohort (``None``: the default cohort)."""
     from daydreaming_dagster.results.lineage import load_cohort_view
     from daydreaming_dagster.results.scores import scores_frame
 
-    return scores_frame(load_cohort_view(data_root))
+    return scores_frame(load_cohort_view(data_root, cohort))
 
 
 def _levels(text: str | None) -> tuple[str, str] | None:
@@ -76,15 +71,19 @@ def _levels(text: str | None) -> tuple[str, str] | None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from daydreaming_dagster.results.compare import compare_factor, levels_of
+    from daydreaming_dagster.core.errors import DaydreamError
+    from daydreaming_dagster.results.compare import compare_factor, compare_frames, levels_of
     from daydreaming_dagster.results.lineage import ResultsInputError
 
     console = make_console()
-    if args.cohort is not None or args.against is not None:
-        print_error(console, "Not available yet:",
-                    "named cohorts (--cohort, --against) are not built yet. Fix: compare two levels of "
-                    "the data root's cohort with --factor COLUMN --levels X,Y")
-        return EXIT_BAD_INPUT
+    if args.against is not None:
+        try:
+            a, b = cohort_scores(Path(args.data_root), args.cohort), cohort_scores(Path(args.data_root), args.against)
+        except DaydreamError as exc:
+            print_error(console, "Nothing to compare:", str(exc))
+            return EXIT_BAD_INPUT
+        names = (args.cohort or "default", args.against)
+        return _show(console, compare_frames(a, b, labels=names, factor="cohort"), args.json)
     levels = _levels(args.levels)
     if args.factor is None or levels is None:
         print_error(console, "Bad flags:",
@@ -92,8 +91,8 @@ def run(args: argparse.Namespace) -> int:
                     "--factor draft_template --levels creative-synthesis,problem-solving")
         return EXIT_BAD_INPUT
     try:
-        scores = cohort_scores(Path(args.data_root), None)
-    except ResultsInputError as exc:
+        scores = cohort_scores(Path(args.data_root), args.cohort)
+    except (ResultsInputError, DaydreamError) as exc:
         print_error(console, "Nothing to compare:", str(exc))
         return EXIT_BAD_INPUT
     known = levels_of(scores, args.factor)
@@ -103,11 +102,14 @@ def run(args: argparse.Namespace) -> int:
                     f"{', '.join(unknown)} has no score in {args.factor}. Fix: use two of: "
                     f"{', '.join(known) or '(no scored level yet)'}")
         return EXIT_BAD_INPUT
-    result = compare_factor(scores, args.factor, *levels)
-    if args.json:
+    return _show(console, compare_factor(scores, args.factor, *levels), args.json)
+
+
+def _show(console: Console, result: Comparison, as_json: bool) -> int:
+    if as_json:
         print(json.dumps(result.as_json(), indent=2))
         return EXIT_OK
-    console.print(f"{args.factor}: {result.level_a} (A) vs {result.level_b} (B)", highlight=False)
+    console.print(f"{result.factor}: {result.level_a} (A) vs {result.level_b} (B)", highlight=False)
     for side, level, mean, n in (("A", result.level_a, result.mean_a, result.n_a),
                                  ("B", result.level_b, result.mean_b, result.n_b)):
         console.print(f"  {side}  {level}: mean {mean:.2f} over {n} essays", highlight=False)

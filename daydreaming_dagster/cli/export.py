@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import argparse
 
-from daydreaming_dagster.cli._common import EXIT_BAD_INPUT, EXIT_OK, add_data_root, make_console, print_error
+from daydreaming_dagster.cli._common import (
+    EXIT_BAD_INPUT,
+    EXIT_OK,
+    add_cohort,
+    add_data_root,
+    make_console,
+    print_error,
+)
 
 
 def add_parser(sub: argparse._SubParsersAction, name: str) -> None:
@@ -17,6 +24,7 @@ def add_parser(sub: argparse._SubParsersAction, name: str) -> None:
         "Makes no LLM call. Exit status: 0 written, 2 no task tables yet.",
     )
     add_data_root(parser)
+    add_cohort(parser)
     parser.add_argument("--format", choices=["jsonl", "csv"], default="jsonl", help="default: jsonl")
     parser.add_argument("--output", default=None,
                         help="file to write, '-' for standard output "
@@ -31,7 +39,7 @@ def run(args: argparse.Namespace) -> int:
 
     console = make_console()
     try:
-        path, rows = export_generations(Path(args.data_root), args.format, args.output)
+        path, rows = export_generations(Path(args.data_root), args.format, args.output, cohort=args.cohort)
     except ResultsInputError as exc:
         print_error(console, "Nothing to export:", str(exc))
         return EXIT_BAD_INPUT

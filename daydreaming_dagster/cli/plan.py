@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from daydreaming_dagster.cli._common import (
     EXIT_BAD_INPUT,
     EXIT_OK,
+    add_cohort,
     add_data_root,
     check_positive,
     make_console,
@@ -25,11 +26,16 @@ from daydreaming_dagster.cli._common import (
 )
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from rich.console import Console
     from rich.table import Table
 
+    from daydreaming_dagster.cohort.pipeline import Cohort
     from daydreaming_dagster.cohort.plan import Plan, PlanRow
     from daydreaming_dagster.cohort.prices import ModelPrice
+    from daydreaming_dagster.cohort.runner import WorkItem
+    from daydreaming_dagster.engine.store import GensStore
 
 
 def add_parser(sub: argparse._SubParsersAction, name: str) -> None:
@@ -44,6 +50,7 @@ def add_parser(sub: argparse._SubParsersAction, name: str) -> None:
         "unknown model string.",
     )
     add_data_root(plan)
+    add_cohort(plan)
     plan.add_argument(
         "--stages", default="draft,essay,evaluation", help="comma-separated stages (default: all)"
     )
@@ -69,6 +76,28 @@ def _price(price: ModelPrice) -> str:
     if per_mtok is None:
         return f"{price.model_id} unknown"
     return f"{price.model_id} {per_mtok[0]:g}/{per_mtok[1]:g} ({price.source})"
+
+
+def planned_generations(cohort: Cohort, items: Sequence[WorkItem], store: GensStore) -> list[dict[str, Any]]:
+    """Every generation of the plan, so a spec can be checked before anything is paid."""
+    from daydreaming_dagster.core.stages import STAGE_FACTS
+
+    out = []
+    for item in items:
+        row, facts = item.row, STAGE_FACTS[item.stage]
+        out.append({
+            "stage": item.stage,
+            "gen_id": item.gen_id,
+            "parent_gen_id": item.parent_gen_id or "",
+            "combo_id": row.get("combo_id", ""),
+            "draft_template": row.get("draft_template", ""),
+            "essay_template": row.get("essay_template", ""),
+            "evaluation_template": row.get("evaluation_template", ""),
+            "model_id": row.get(facts.model_column, ""),
+            "replicate": int(row.get("replicate") or 1),
+            "complete": store.is_complete(item.stage, item.gen_id),
+        })
+    return out
 
 
 def _tokens(value: float | None) -> str:
@@ -98,7 +127,7 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_BAD_INPUT
     try:
         config = load_experiment_config(data_root, k_max=args.k_max)
-        cohort = load_cohort(data_root, config)
+        cohort = load_cohort(data_root, config, name=args.cohort)
         settings = LLMSettings.from_env(defaults={"max_in_flight": config.concurrency})
     except (InputError, ValueError, LLMConfigurationError) as exc:
         print_error(console, "Input error:", f"\n{exc}")
@@ -112,7 +141,7 @@ def run(args: argparse.Namespace) -> int:
         warnings.append(f"`daydream run` would stop before its first call: {models.not_ready}")
     warnings.extend(models.catalogues.warnings)
     cache = ResponseCache.for_data_root(data_root) if config.response_cache else None
-    change = cohort_change(data_root, cohort.tables)
+    change = cohort_change(data_root, cohort.tables) if cohort.layout.is_default else None
     if change is not None:  # the same warning as `daydream run`'s
         fresh = [item for item in items if (item.stage, item.gen_id) in change.new_gen_ids]
         context = GenerationContext(run_id="plan", store=store, llm=client, cache=cache)
@@ -126,10 +155,14 @@ def run(args: argparse.Namespace) -> int:
         store=store,
         warnings=warnings,
         problems=models.problems,
+        cohort_name=cohort.name,
     )
     if args.json:
         payload: dict[str, Any] = plan.to_json()
+        payload["cohort"] = cohort.name
         payload["max_cost_usd"] = config.max_cost
+        payload["study_max_cost_usd"] = config.study_max_cost
+        payload["generations"] = planned_generations(cohort, items, store)
         print(json.dumps(payload, indent=2))
     else:
         _print_plan(console, plan, config.max_cost)

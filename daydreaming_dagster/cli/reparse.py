@@ -8,6 +8,7 @@ from daydreaming_dagster.cli._common import (
     EXIT_BAD_INPUT,
     EXIT_FAILED,
     EXIT_OK,
+    add_cohort,
     add_data_root,
     make_console,
     print_error,
@@ -26,6 +27,7 @@ def add_parser(sub: argparse._SubParsersAction, name: str) -> None:
         "Exit status: 0 ok, 1 a generation that was parsed no longer parses, 2 bad input.",
     )
     add_data_root(parser)
+    add_cohort(parser)
     parser.add_argument("--stages", default="draft,essay,evaluation",
                         help="comma-separated stages to re-parse (default: all)")
 
@@ -53,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
         print_error(console, "Bad flag", f"--stages: {exc}. Fix: e.g. --stages evaluation")
         return EXIT_BAD_INPUT
     try:
-        summary = reparse(Path(args.data_root), stages)
+        summary = reparse(Path(args.data_root), stages, cohort=args.cohort)
     except InputError as exc:
         print_error(console, "Input error (nothing was re-parsed):", f"\n{exc}")
         return EXIT_BAD_INPUT

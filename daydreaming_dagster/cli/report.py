@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import argparse
 
-from daydreaming_dagster.cli._common import EXIT_BAD_INPUT, EXIT_OK, add_data_root, make_console, print_error
+from daydreaming_dagster.cli._common import (
+    EXIT_BAD_INPUT,
+    EXIT_OK,
+    add_cohort,
+    add_data_root,
+    make_console,
+    print_error,
+)
 
 
 def add_parser(sub: argparse._SubParsersAction, name: str) -> None:
@@ -17,6 +24,7 @@ def add_parser(sub: argparse._SubParsersAction, name: str) -> None:
         "Makes no LLM call. Exit status: 0 written, 2 no task tables yet.",
     )
     add_data_root(parser)
+    add_cohort(parser)
     parser.add_argument("--output", default=None,
                         help="where to write it (default: DATA_ROOT/7_reporting/report.html)")
 
@@ -31,7 +39,7 @@ def run(args: argparse.Namespace) -> int:
     console = make_console()
     started = time.perf_counter()
     try:
-        path = write_report(Path(args.data_root), args.output)
+        path = write_report(Path(args.data_root), args.output, cohort=args.cohort)
     except ResultsInputError as exc:
         print_error(console, "Nothing to report:", str(exc))
         return EXIT_BAD_INPUT

@@ -24,6 +24,7 @@ from daydreaming_dagster.cli._common import (
     EXIT_FAILED,
     EXIT_INTERRUPTED,
     EXIT_OK,
+    add_cohort,
     add_data_root,
     check_positive,
     make_console,
@@ -59,6 +60,7 @@ def add_parser(sub: argparse._SubParsersAction, name: str) -> None:
         "130 interrupted (run the same command again to resume).",
     )
     add_data_root(run)
+    add_cohort(run)
     run.add_argument("--stages", default="draft,essay,evaluation", help="comma-separated stages to run (default: all)")
     run.add_argument(
         "--concurrency", type=int, default=None, help="requests in flight (default: experiment config, 8); a few more generations are prepared meanwhile"
@@ -234,7 +236,7 @@ def run(args: argparse.Namespace) -> int:
         )
         if args.no_cache:
             config = config.model_copy(update={"response_cache": False})
-        cohort = load_cohort(data_root, config)
+        cohort = load_cohort(data_root, config, name=args.cohort)
     except DaydreamError as exc:
         print_error(console, "Input error (nothing was generated):", f"\n{exc}")
         return EXIT_BAD_INPUT
@@ -253,6 +255,7 @@ def run(args: argparse.Namespace) -> int:
             items,
             client,
             run_id=run_id,
+            cohort=cohort.name,
             force=args.force,
             allow_unknown_prices=args.allow_unknown_prices,
             generation_slots=generation_slots(config.concurrency),
@@ -270,10 +273,24 @@ def run(args: argparse.Namespace) -> int:
             f"pays for. Fix: free space on the filesystem of {data_root}, then run again.",
         )
         return EXIT_FAILED
+    from daydreaming_dagster.cohort.overview import record_run
+
+    started_at, status = _now(), EXIT_FAILED
     try:
-        return _run_prepared(console, args, data_root, stages, config, cohort, items, specs, prepared, grace_s)
+        status = _run_prepared(console, args, data_root, stages, config, cohort, items, specs, prepared, grace_s)
+        return status
     finally:
         prepared.close()
+        record_run(data_root, {
+            "cohort": cohort.name, "run_id": run_id, "started_at": started_at, "finished_at": _now(),
+            "exit": status, "stages": list(stages), "command": resume_command(),
+        })
+
+
+def _now() -> str:
+    from datetime import UTC, datetime
+
+    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 def uuid_hex() -> str:
@@ -299,17 +316,17 @@ def _say_before(console: Console, data_root: Path, cohort: Cohort, items: Sequen
     gaps = description_gaps(cohort.raw, cohort.combinations)
     for gap in gaps:
         _warn(console, gap.message(cohort.raw))
-    change = cohort_change(data_root, cohort.tables)
+    change = cohort_change(data_root, cohort.tables) if cohort.layout.is_default else None
     if change is not None:
         fresh = [item for item in items if (item.stage, item.gen_id) in change.new_gen_ids]
         _warn(console, change.message(reusable_from_cache(prepared.context, specs, fresh)))
-    left_over = orphans(data_root, cohort.tables)
+    left_over = orphans(data_root, cohort.tables, current=cohort.name)
     if left_over:
         counts = ", ".join(f"{len(ids)} {stage}" for stage, ids in left_over.items())
         _warn(
             console,
-            f"{counts} generation folder(s) under {data_root / 'gens'} belong to no task of this cohort "
-            f"(an earlier cohort's). List them: daydream orphans --data-root {shlex.quote(str(data_root))} "
+            f"{counts} generation folder(s) under {data_root / 'gens'} belong to no cohort "
+            f"(an earlier version's). List them: daydream orphans --data-root {shlex.quote(str(data_root))} "
             "(add --delete to remove them).",
         )
     return gaps
@@ -342,8 +359,9 @@ def _run_prepared(
     context, cap = prepared.context, prepared.cap
     gaps = _say_before(console, data_root, cohort, items, specs, prepared)
     save_task_tables(cohort)
+    title = cohort.tables.cohort_id if cohort.layout.is_default else f"{cohort.name} ({cohort.layout.spec_file})"
     console.print(
-        f"Cohort {cohort.tables.cohort_id}: {len(cohort.combinations)} combination(s), "
+        f"Cohort {title}: {len(cohort.combinations)} combination(s), "
         + ", ".join(f"{len(cohort.rows(s))} {s}" for s in stages)
         + f"; concurrency {config.concurrency}; data root {data_root}"
     )
@@ -398,7 +416,7 @@ def _run_prepared(
     results_problem = None
     if summary.stopped is None:  # the result tables and the report, over the whole cohort
         try:
-            results = write_all_results(data_root)
+            results = write_all_results(data_root, cohort=cohort.name)
         except OSError as exc:
             if not is_disk_full(exc):
                 raise

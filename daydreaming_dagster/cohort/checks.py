@@ -23,6 +23,7 @@ from daydreaming_dagster.cohort.runner import WorkItem
 from daydreaming_dagster.cohort.tasks import TABLE_FILES, TASKS_DIR, TaskTables, read_task_table
 from daydreaming_dagster.core.stages import STAGE_FACTS, STAGES, Stage
 from daydreaming_dagster.engine.flow import GenerationContext, GenerationError, StageSpec, plan_call
+from daydreaming_dagster.engine.store import GensStore
 from daydreaming_dagster.inputs import RawData
 from daydreaming_dagster.inputs.combinations import Combination, combinations_from_selection
 from daydreaming_dagster.inputs.types import RAW_DIR
@@ -241,15 +242,36 @@ def reusable_from_cache(
     return count
 
 
-def orphans(data_root: Path, tables: TaskTables) -> dict[Stage, list[str]]:
-    """Generation folders on disk that the current task tables do not name, per stage."""
+def claimed_generations(
+    data_root: Path, *, current: str | None = None, tables: TaskTables | None = None
+) -> set[tuple[str, str]]:
+    """(stage, gen_id) of every generation some cohort lists: every named cohort's membership.csv
+    and the default cohort's task tables; the cohort ``current`` as ``tables`` has it now."""
+    from daydreaming_dagster.cohort.named import read_membership
+    from daydreaming_dagster.core.layout import DEFAULT_COHORT, named_cohorts
+
+    claimed: set[tuple[str, str]] = set()
+    if tables is not None:
+        for stage in STAGES:
+            claimed.update((stage, g) for g in getattr(tables, STAGE_FACTS[stage].task_table)["gen_id"])
+    if current != DEFAULT_COHORT or tables is None:
+        for stage, ids in previous_tables(data_root).items():
+            claimed.update((stage, g) for g in ids)
+    for name in named_cohorts(Path(data_root)):
+        if name != current or tables is None:
+            claimed.update(read_membership(Path(data_root), name))
+    return claimed
+
+
+def orphans(
+    data_root: Path, tables: TaskTables | None = None, *, current: str | None = None
+) -> dict[Stage, list[str]]:
+    """Generation folders on disk that no cohort lists (``claimed_generations``), per stage."""
+    claimed = claimed_generations(data_root, current=current, tables=tables)
+    store = GensStore(Path(data_root))
     out: dict[Stage, list[str]] = {}
     for stage in STAGES:
-        folder = Path(data_root) / "gens" / stage
-        if not folder.is_dir():
-            continue
-        wanted = set(getattr(tables, STAGE_FACTS[stage].task_table)["gen_id"])
-        extra = sorted(p.name for p in folder.iterdir() if p.is_dir() and p.name not in wanted)
+        extra = [g for g in store.gen_ids(stage) if (stage, g) not in claimed]
         if extra:
             out[stage] = extra
     return out

@@ -38,9 +38,10 @@ from daydreaming_dagster.cohort.runner import (
 )
 from daydreaming_dagster.cohort.tasks import TaskTables, build_task_tables, write_task_tables
 from daydreaming_dagster.core.config import ExperimentConfig
-from daydreaming_dagster.core.errors import DataRootNotWritable
+from daydreaming_dagster.core.errors import DataRootNotWritable, InputError, InputProblem
 from daydreaming_dagster.core.ids import cohort_from_env
-from daydreaming_dagster.core.stages import STAGE_FACTS, Stage
+from daydreaming_dagster.core.layout import CohortLayout, cohort_name
+from daydreaming_dagster.core.stages import STAGE_FACTS, STAGES, Stage
 from daydreaming_dagster.engine.cache import ResponseCache
 from daydreaming_dagster.engine.flow import GenerationContext, Logger, StageSpec
 from daydreaming_dagster.engine.ledger import DEFAULT_COHORT, Payment, PaymentJournal
@@ -62,6 +63,13 @@ class Cohort:
     config: ExperimentConfig
     combinations: list[Combination]
     tables: TaskTables
+    name: str = DEFAULT_COHORT  # the default cohort, or a named cohort's folder under cohorts/
+    # Every (stage, gen_id) the cohort covers, reused generations included (named cohorts).
+    membership: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def layout(self) -> CohortLayout:
+        return CohortLayout(self.data_root, self.name)
 
     def specs(self) -> dict[Stage, StageSpec]:
         return build_stage_specs(self.raw, self.config, self.combinations)
@@ -74,9 +82,32 @@ class Cohort:
         return [item for stage in stages for item in work_items(stage, self.rows(stage))]
 
 
-def load_cohort(data_root: Path, config: ExperimentConfig, *, cohort_env: str | None = None) -> Cohort:
-    """Validate the inputs and build the task tables in memory (raises InputError)."""
+def load_cohort(
+    data_root: Path, config: ExperimentConfig, *, cohort_env: str | None = None, name: str | None = None
+) -> Cohort:
+    """Validate the inputs and build the task tables in memory (raises InputError).
+
+    ``name``: a named cohort (its spec at ``cohorts/<name>/spec/``); None or ``default``: the
+    cohort made from the ``active`` flags.
+    """
+    from daydreaming_dagster.cohort.named import plan_named_cohort
+
+    name = cohort_name(name)
     raw = load_raw_data(data_root)
+    if name != DEFAULT_COHORT:
+        tables, plan = plan_named_cohort(Path(data_root), raw, config, name)
+        used = {
+            stage: list(getattr(tables, STAGE_FACTS[stage].task_table)[STAGE_FACTS[stage].template_column])
+            for stage in STAGES
+        }
+        check_active_templates(raw, used)
+        return Cohort(Path(data_root), raw, config, tables.combinations, tables, name, plan.membership)
+    if not getattr(raw, "selects_by_flags", True):
+        raise InputError([InputProblem(
+            Path(data_root) / "1_raw", None, None,
+            "this data root's catalogs have no active flags: its cohorts are chosen by specs",
+            f"run a named cohort: --cohort NAME (specs: {Path(data_root) / 'cohorts' / '<name>' / 'spec'})",
+        )])
     check_active_templates(raw)
     combos = build_combinations(raw, k_max=config.k_max, description_level=config.description_level)
     env = cohort_env if cohort_env is not None else cohort_from_env()
@@ -92,7 +123,15 @@ def load_cohort(data_root: Path, config: ExperimentConfig, *, cohort_env: str | 
 
 
 def save_task_tables(cohort: Cohort) -> None:
-    write_task_tables(cohort.data_root, cohort.tables)
+    """The default cohort: ``2_tasks/`` and upstream's manifest, and its combos in the data root's
+    catalog; a named cohort: its tables, membership.csv and manifest.json under cohorts/<name>/."""
+    from daydreaming_dagster.cohort.named import append_combo_catalog, write_named_tables
+
+    if cohort.name == DEFAULT_COHORT:
+        write_task_tables(cohort.data_root, cohort.tables)
+        append_combo_catalog(cohort.data_root, cohort.combinations)
+    else:
+        write_named_tables(cohort.data_root, cohort.tables, cohort.membership)
 
 
 def pending_model_ids(

@@ -201,6 +201,13 @@ def write_manifest(data_root: Path, cohort_id: str, manifest: Mapping[str, Any])
     return path
 
 
+def read_table_file(path: Path) -> pd.DataFrame:
+    """A task table file as strings; an absent file is an empty frame."""
+    if not Path(path).is_file():
+        return pd.DataFrame(dtype=str)
+    return pd.read_csv(path, dtype=str, keep_default_na=False)
+
+
 def read_task_table(data_root: Path, attr: str) -> pd.DataFrame:
     """A task table as strings (no NaN, no numeric coercion of ids)."""
     path = Path(data_root) / TASKS_DIR / TABLE_FILES[attr]

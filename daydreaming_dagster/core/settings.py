@@ -1,7 +1,10 @@
-"""The product's ``DD_*`` environment variables, read in one place (``DD_LLM_*``: ``llm/_settings.py``).
+"""The product's environment variables: every name in one list, each read in one place.
 
-Each function reads its variable when called (a test or a long-lived process sees changes) and
-raises SettingError naming the variable and the fix when its value is wrong.
+The ``DD_*`` variables (and Dagster's ``DAGSTER_HOME``) are read here; the ``DD_LLM_*`` ones and the
+API keys are named here and read by ``LLMSettings.from_env`` (``llm/_settings.py``), which turns
+them into the LLM client's settings. Each function reads its variable when called (a test or a
+long-lived process sees changes) and raises SettingError naming the variable and the fix when its
+value is wrong.
 """
 
 from __future__ import annotations
@@ -18,21 +21,32 @@ BACKFILL_MAX_PARTITIONS_PER_RUN = "DD_BACKFILL_MAX_PARTITIONS_PER_RUN"
 DAGSTER_HOME = "DAGSTER_HOME"  # Dagster's own: a run reports to this instance when set
 DAGSTER_REPORT = "DD_DAGSTER_REPORT"  # 0/false/no/off: do not report to DAGSTER_HOME's instance
 
+# Read by LLMSettings.from_env (llm/_settings.py); its docstring says what each one does.
+LLM_BASE_URL = "DD_LLM_BASE_URL"
+LLM_API_KEY = "DD_LLM_API_KEY"
+OPENROUTER_API_KEY = "OPENROUTER_API_KEY"
+LLM_MAX_IN_FLIGHT = "DD_LLM_MAX_IN_FLIGHT"
+LLM_RPM = "DD_LLM_RPM"
+LLM_TIMEOUT = "DD_LLM_TIMEOUT_S"
+LLM_RETRY_BUDGET = "DD_LLM_RETRY_BUDGET_S"
+LLM_MAX_ATTEMPTS = "DD_LLM_MAX_ATTEMPTS"
+
 #: Every variable the product reads (tests clear them before each test).
 VARIABLES = (
     COHORT,
     DATA_ROOT,
     INTERRUPT_GRACE,
     BACKFILL_MAX_PARTITIONS_PER_RUN,
+    DAGSTER_HOME,
     DAGSTER_REPORT,
-    "DD_LLM_BASE_URL",
-    "DD_LLM_API_KEY",
-    "OPENROUTER_API_KEY",
-    "DD_LLM_MAX_IN_FLIGHT",
-    "DD_LLM_RPM",
-    "DD_LLM_TIMEOUT_S",
-    "DD_LLM_RETRY_BUDGET_S",
-    "DD_LLM_MAX_ATTEMPTS",
+    LLM_BASE_URL,
+    LLM_API_KEY,
+    OPENROUTER_API_KEY,
+    LLM_MAX_IN_FLIGHT,
+    LLM_RPM,
+    LLM_TIMEOUT,
+    LLM_RETRY_BUDGET,
+    LLM_MAX_ATTEMPTS,
 )
 
 
@@ -84,3 +98,11 @@ def backfill_max_partitions_per_run(environ: Mapping[str, str] | None = None) ->
 
 def dagster_home(environ: Mapping[str, str] | None = None) -> str | None:
     return text(DAGSTER_HOME, environ)
+
+
+def dagster_reporting(environ: Mapping[str, str] | None = None) -> bool:
+    """``daydream run`` reports to DAGSTER_HOME's instance: DAGSTER_HOME is set and DD_DAGSTER_REPORT
+    is not 0/false/no/off."""
+    if dagster_home(environ) is None:
+        return False
+    return (text(DAGSTER_REPORT, environ) or "1").lower() not in ("0", "false", "no", "off")

@@ -122,10 +122,7 @@ class ResponseCache:
             entry = json.loads(data.decode("utf-8"))
             if not isinstance(entry, dict):
                 raise RecordProblem(f"not a JSON object (a {type(entry).__name__})")
-            text = entry.get("text")
-            if not isinstance(text, str):
-                raise RecordProblem("no 'text' (another schema?)")
-            response = response_from_dict(entry, text=text, where="entry")
+            response = response_from_dict(entry, text=None, where="entry")
         except (UnicodeDecodeError, ValueError) as exc:  # RecordProblem and JSONDecodeError are ValueErrors
             self._set_aside(path, exc)
             return None

@@ -29,12 +29,13 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from daydreaming_dagster.core.layout import DEFAULT_COHORT as _DEFAULT
 from daydreaming_dagster.engine.locks import KeyLocks
 
 LEDGER_DIR = "ledger"
 JOURNAL_FILE = "paid_calls.jsonl"
 LEDGER_LOCK = "ledger"
-DEFAULT_COHORT = "default"  # the cohort made from the ``active`` flags, without a spec
+DEFAULT_COHORT = _DEFAULT  # the cohort made from the ``active`` flags, without a spec
 
 COST_REPORTED, COST_PRICED, COST_FREE, COST_UNKNOWN = "reported", "priced", "free", "unknown"
 

@@ -21,13 +21,12 @@ it with a warning naming the file.
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from daydreaming_dagster.llm import LLMResponse, Usage
+from daydreaming_dagster.llm import LLMResponse
 
 SCHEMA_VERSION = 2
 
@@ -82,45 +81,12 @@ def _mapping(data: Mapping[str, Any], key: str) -> Mapping[str, Any] | None:
     return value
 
 
-def _usage(value: Mapping[str, Any] | None, where: str) -> Usage:
-    if not value:
-        return Usage()
-    out: dict[str, Any] = {}
-    for name in Usage.__dataclass_fields__:
-        number = value.get(name)
-        if number is None:
-            continue
-        if isinstance(number, bool) or not isinstance(number, int | float) or not math.isfinite(number):
-            raise RecordProblem(f"'{where}.{name}' should be a number, found {number!r}")
-        out[name] = number if name == "cost" else int(number)
-    return Usage(**out)
-
-
-def response_from_dict(data: Mapping[str, Any], *, text: str = "", where: str = "llm") -> LLMResponse:
-    """An ``LLMResponse`` from its stored form, checking every type (a cache entry or ``llm``)."""
-    usage = data.get("usage")
-    if usage is not None and not isinstance(usage, Mapping):
-        raise RecordProblem(f"'{where}.usage' should be an object, found {type(usage).__name__}")
-    for name in ("finish_reason", "native_finish_reason", "served_model", "provider", "served_provider", "response_id"):
-        value = data.get(name)
-        if value is not None and not isinstance(value, str):
-            raise RecordProblem(f"'{where}.{name}' should be text, found {type(value).__name__}")
-    for name in ("latency_s", "attempts"):
-        value = data.get(name)
-        if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)):
-            raise RecordProblem(f"'{where}.{name}' should be a number, found {type(value).__name__}")
-    return LLMResponse(
-        text=text,
-        finish_reason=str(data.get("finish_reason") or "unknown"),
-        usage=_usage(usage, f"{where}.usage"),
-        native_finish_reason=data.get("native_finish_reason"),
-        served_model=data.get("served_model"),
-        provider=data.get("provider"),
-        latency_s=float(data.get("latency_s") or 0.0),
-        attempts=int(data.get("attempts") or 0),
-        served_provider=data.get("served_provider"),
-        response_id=data.get("response_id"),
-    )
+def response_from_dict(data: Mapping[str, Any], *, text: str | None = "", where: str = "llm") -> LLMResponse:
+    """An ``LLMResponse`` from its stored form (a cache entry, or ``llm``), every type checked."""
+    try:
+        return LLMResponse.from_dict(data, text=text, where=where)
+    except ValueError as exc:
+        raise RecordProblem(str(exc)) from None
 
 
 def schema_version(data: Mapping[str, Any]) -> int:

@@ -34,7 +34,6 @@ if TYPE_CHECKING:  # the SDK is imported when a provider is built, not with the 
 OPENROUTER_BASE_URL = "https://openrouter.ai/api/v1"
 #: Sent as the key to custom servers configured without one (llama-server, vLLM... need none).
 PLACEHOLDER_API_KEY = "no-key-configured"
-KEY_ENV_VARS = ("DD_LLM_API_KEY", "OPENROUTER_API_KEY")
 
 #: Statuses meaning "this server has no model catalogue" for ``list_models``.
 NO_CATALOGUE_STATUSES = frozenset({404, 405, 501})

@@ -17,6 +17,7 @@ from typing import TypeVar
 
 from tenacity import RetryCallState, Retrying, retry_if_exception_type
 
+from daydreaming_dagster.core import settings
 from daydreaming_dagster.core.errors import RetryBudgetExceeded
 
 from ._types import LLMConfigurationError, TransientLLMError
@@ -26,8 +27,8 @@ logger = logging.getLogger("daydreaming_dagster.llm")
 T = TypeVar("T")
 
 #: Environment variables named in error messages (read by LLMSettings.from_env).
-ENV_RETRY_BUDGET = "DD_LLM_RETRY_BUDGET_S"
-ENV_MAX_ATTEMPTS = "DD_LLM_MAX_ATTEMPTS"
+ENV_RETRY_BUDGET = settings.LLM_RETRY_BUDGET
+ENV_MAX_ATTEMPTS = settings.LLM_MAX_ATTEMPTS
 
 
 @dataclass(frozen=True)

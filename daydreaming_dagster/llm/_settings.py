@@ -9,6 +9,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from daydreaming_dagster.core import settings
+
 from ._client import LLMClient, RequestGate, local_endpoint, openai_compatible_endpoint
 from ._limiter import ProviderLimits
 from ._llama_cpp import LlamaCppProvider, check_local_ready
@@ -21,12 +23,13 @@ from ._openai_compatible import (
 from ._retry import ENV_MAX_ATTEMPTS, ENV_RETRY_BUDGET, RetryPolicy
 from ._types import LLMConfigurationError, ModelProvider, ModelRoute
 
-ENV_BASE_URL = "DD_LLM_BASE_URL"
-ENV_API_KEY = "DD_LLM_API_KEY"
-ENV_OPENROUTER_KEY = "OPENROUTER_API_KEY"
-ENV_MAX_IN_FLIGHT = "DD_LLM_MAX_IN_FLIGHT"
-ENV_RPM = "DD_LLM_RPM"
-ENV_TIMEOUT = "DD_LLM_TIMEOUT_S"
+# The variables' names: one list of every variable the product reads (core/settings.py).
+ENV_BASE_URL = settings.LLM_BASE_URL
+ENV_API_KEY = settings.LLM_API_KEY
+ENV_OPENROUTER_KEY = settings.OPENROUTER_API_KEY
+ENV_MAX_IN_FLIGHT = settings.LLM_MAX_IN_FLIGHT
+ENV_RPM = settings.LLM_RPM
+ENV_TIMEOUT = settings.LLM_TIMEOUT
 
 #: The embedded llama.cpp model runs one completion at a time, whatever the settings say.
 LOCAL_LIMITS = ProviderLimits(max_in_flight=1)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol, runtime_checkable
@@ -108,14 +109,36 @@ class LLMResponse:
         return out
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any], *, text: str | None = None) -> LLMResponse:
-        """Inverse of ``to_dict`` (``text`` supplies it when the record has none)."""
-        usage = data.get("usage") or {}
-        known = {f for f in Usage.__dataclass_fields__}
+    def from_dict(cls, data: Mapping[str, Any], *, text: str | None = None, where: str = "response") -> LLMResponse:
+        """Inverse of ``to_dict`` (``text`` supplies it when the record has none); every field's
+        type is checked, so a damaged store gives a ValueError naming the field, never a crash later."""
+        if text is None:
+            text = data.get("text")
+            if not isinstance(text, str):
+                raise ValueError(f"no '{where}.text' (another schema?)")
+        usage = data.get("usage")
+        if usage is not None and not isinstance(usage, Mapping):
+            raise ValueError(f"'{where}.usage' should be an object, found {type(usage).__name__}")
+        for name in ("finish_reason", "native_finish_reason", "served_model", "provider", "served_provider", "response_id"):
+            value = data.get(name)
+            if value is not None and not isinstance(value, str):
+                raise ValueError(f"'{where}.{name}' should be text, found {type(value).__name__}")
+        for name in ("latency_s", "attempts"):
+            value = data.get(name)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)):
+                raise ValueError(f"'{where}.{name}' should be a number, found {type(value).__name__}")
+        counts: dict[str, Any] = {}
+        for name in Usage.__dataclass_fields__:
+            number = (usage or {}).get(name)
+            if number is None:
+                continue
+            if isinstance(number, bool) or not isinstance(number, int | float) or not math.isfinite(number):
+                raise ValueError(f"'{where}.usage.{name}' should be a number, found {number!r}")
+            counts[name] = number if name == "cost" else int(number)
         return cls(
-            text=str(data["text"]) if text is None else text,
+            text=text,
             finish_reason=str(data.get("finish_reason") or "unknown"),
-            usage=Usage(**{k: v for k, v in usage.items() if k in known}),
+            usage=Usage(**counts),
             native_finish_reason=data.get("native_finish_reason"),
             served_model=data.get("served_model"),
             provider=data.get("provider"),

@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING, Any
 
 from daydreaming_dagster.cohort.runner import Status, WorkItem
 from daydreaming_dagster.cohort.tasks import TABLE_FILES, TASKS_DIR, TaskTables
+from daydreaming_dagster.core import settings
 from daydreaming_dagster.core.stages import STAGE_FACTS, STAGES, Stage
 from daydreaming_dagster.engine.flow import GenerationOutcome
 from daydreaming_dagster.engine.record import GenerationRecord
@@ -57,10 +58,6 @@ if TYPE_CHECKING:
 # its process never needs Dagster (the reporting process does).
 
 logger = logging.getLogger("daydreaming_dagster.instance")
-
-ENV_HOME = "DAGSTER_HOME"
-#: ``0``/``false``/``off``: ``daydream run`` does not report to the instance even with DAGSTER_HOME set.
-ENV_REPORT = "DD_DAGSTER_REPORT"
 
 # Events per storage write (one asset at a time).
 EVENT_BATCH = 500
@@ -104,7 +101,7 @@ class ReportStats:
         if self.failure:
             return (
                 f"Dagster instance ({where}): NOTHING reported: {self.failure}. Fix the instance (docs/dagster.md) "
-                f"and run again: complete generations are reported then. {ENV_REPORT}=0 turns reporting off."
+                f"and run again: complete generations are reported then. {settings.DAGSTER_REPORT}=0 turns reporting off."
             )
         text = (
             f"Dagster instance ({where}): {self.generations} generation(s) reported as materialized "
@@ -179,7 +176,7 @@ class InstanceReporter:
 
     @property
     def where(self) -> str:
-        home = os.environ.get(ENV_HOME)
+        home = settings.dagster_home()
         storage = type(self.instance.event_log_storage).__name__
         return f"{storage}, DAGSTER_HOME={home}" if home else storage
 
@@ -340,13 +337,6 @@ def _table_materialization(
     return AssetMaterialization(asset_key=AssetKey(asset), metadata=metadata)
 
 
-def reporting_enabled(environ: Mapping[str, str] | None = None) -> bool:
-    env = os.environ if environ is None else environ
-    if not (env.get(ENV_HOME) or "").strip():
-        return False
-    return (env.get(ENV_REPORT) or "1").strip().lower() not in ("0", "false", "no", "off")
-
-
 class ProcessReporter:
     """The reporter ``daydream run`` uses: an ``InstanceReporter`` in a child process.
 
@@ -376,7 +366,7 @@ class ProcessReporter:
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=self._stderr,
-            env={**os.environ, ENV_HOME: str(home)},
+            env={**os.environ, settings.DAGSTER_HOME: str(home)},  # the child's instance: this one
             text=True,
             encoding="utf-8",
         )
@@ -460,7 +450,7 @@ def _child_main() -> int:
         os.nice(NICE)  # on a busy machine the run goes first; the reporter catches up at the end
     except OSError:
         pass
-    where = f"DAGSTER_HOME={os.environ.get(ENV_HOME, '')}"
+    where = f"DAGSTER_HOME={settings.dagster_home() or ''}"
     stats = ReportStats()
     reporter: InstanceReporter | None = None
     try:
@@ -505,9 +495,10 @@ def reporter_from_env(
             )
             return None
         return reporter
-    if not reporting_enabled():
+    home_setting = settings.dagster_home()
+    if home_setting is None or not settings.dagster_reporting():
         return None
-    home = Path(os.environ[ENV_HOME]).expanduser().resolve()  # Dagster wants an absolute path
+    home = Path(home_setting).expanduser().resolve()  # Dagster wants an absolute path
     try:
         home.mkdir(parents=True, exist_ok=True)
     except OSError as exc:

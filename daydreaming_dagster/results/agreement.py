@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import itertools
 import warnings
+from collections.abc import Iterator
 from typing import Any
 
 import krippendorff
@@ -62,6 +63,12 @@ def grader_matrix(cells: pd.DataFrame, rubric: str) -> pd.DataFrame:
     matrix = part.pivot(index=ESSAY_KEY, columns="evaluation_model", values="score")
     matrix.columns = [str(c) for c in matrix.columns]
     return matrix.sort_index()
+
+
+def rubric_matrices(cells: pd.DataFrame) -> Iterator[tuple[str, pd.DataFrame]]:
+    """Each rubric (sorted) with its ``grader_matrix``: agreement is measured within one rubric."""
+    for rubric in sorted(cells["evaluation_template"].unique()):
+        yield rubric, grader_matrix(cells, rubric)
 
 
 def interval_alpha(matrix: pd.DataFrame) -> float:
@@ -193,8 +200,7 @@ def agreement_by_rubric(scores: pd.DataFrame) -> pd.DataFrame:
     classes = essay_agreement_by_rubric(valid)
     pairs = grader_pairs(valid)
     rows: list[dict[str, Any]] = []
-    for rubric in sorted(cells["evaluation_template"].unique()):
-        matrix = grader_matrix(cells, rubric)
+    for rubric, matrix in rubric_matrices(cells):
         pairable = int(((~matrix.isna()).sum(axis=1) >= 2).sum())
         graders = list(matrix.columns)
         if len(graders) >= 2 and pairable >= 2:
@@ -214,10 +220,7 @@ def agreement_by_rubric(scores: pd.DataFrame) -> pd.DataFrame:
             "mean_pairwise_pearson": float(rubric_pairs["pearson"].mean()) if len(rubric_pairs) else float("nan"),
             **{f"{c}_essays": int(counts.get(c, 0)) for c in AGREEMENT_CLASSES},
         })
-    table = pd.DataFrame(rows, columns=columns)
-    for column in ("agreement", "ci_low", "ci_high", "mean_pairwise_pearson"):
-        table[column] = table[column].astype(float).round(3)
-    return table
+    return stats.rounded_table(rows, columns, dict.fromkeys(("agreement", "ci_low", "ci_high", "mean_pairwise_pearson"), 3))
 
 
 def grader_pairs(scores: pd.DataFrame) -> pd.DataFrame:
@@ -230,8 +233,7 @@ def grader_pairs(scores: pd.DataFrame) -> pd.DataFrame:
         return pd.DataFrame(columns=columns)
     cells = _cells(valid)
     rows = []
-    for rubric in sorted(cells["evaluation_template"].unique()):
-        matrix = grader_matrix(cells, rubric)
+    for rubric, matrix in rubric_matrices(cells):
         for a, b in itertools.combinations(matrix.columns, 2):
             both = matrix[[a, b]].dropna()
             x, y = both[a].to_numpy(dtype=float), both[b].to_numpy(dtype=float)
@@ -241,10 +243,7 @@ def grader_pairs(scores: pd.DataFrame) -> pd.DataFrame:
                 "mean_abs_difference": float(np.abs(y - x).mean()) if len(both) else float("nan"),
                 "mean_difference": float((y - x).mean()) if len(both) else float("nan"),
             })
-    table = pd.DataFrame(rows, columns=columns)
-    for column in columns[4:]:
-        table[column] = table[column].astype(float).round(3)
-    return table
+    return stats.rounded_table(rows, columns, dict.fromkeys(columns[4:], 3))
 
 
 def grader_agreement(scores: pd.DataFrame) -> pd.DataFrame:
@@ -263,8 +262,7 @@ def grader_agreement(scores: pd.DataFrame) -> pd.DataFrame:
     cells = _cells(valid)
     pairs = grader_pairs(valid)
     rows = []
-    for rubric in sorted(cells["evaluation_template"].unique()):
-        matrix = grader_matrix(cells, rubric)
+    for rubric, matrix in rubric_matrices(cells):
         for grader in matrix.columns:
             others = matrix.drop(columns=[grader])
             rest = others.mean(axis=1, skipna=True)
@@ -279,10 +277,7 @@ def grader_agreement(scores: pd.DataFrame) -> pd.DataFrame:
                 "alpha_with_others": float(involved["alpha"].mean()) if len(involved) else float("nan"),
                 "offset_from_others": float((own - rest_values).mean()) if len(both) else float("nan"),
             })
-    table = pd.DataFrame(rows, columns=columns)
-    for column in columns[3:]:
-        table[column] = table[column].astype(float).round(3)
-    return table
+    return stats.rounded_table(rows, columns, dict.fromkeys(columns[3:], 3))
 
 
 def noise_components(scores: pd.DataFrame) -> pd.DataFrame:
@@ -315,7 +310,4 @@ def noise_components(scores: pd.DataFrame) -> pd.DataFrame:
             "rerun_sd": rerun[0], "rerun_cells": rerun[1], "rerun_dof": rerun[2],
             "between_grader_sd": between[0], "between_grader_essays": between[1], "between_grader_dof": between[2],
         })
-    table = pd.DataFrame(rows, columns=columns)
-    for column in ("generation_sd", "rerun_sd", "between_grader_sd"):
-        table[column] = table[column].astype(float).round(3)
-    return table
+    return stats.rounded_table(rows, columns, dict.fromkeys(("generation_sd", "rerun_sd", "between_grader_sd"), 3))

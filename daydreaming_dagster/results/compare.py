@@ -255,10 +255,8 @@ def comparisons(scores: pd.DataFrame) -> pd.DataFrame:
             rows.append(result.as_row())
             if len(levels) == 2:
                 two_level.append(result)
-    table = pd.DataFrame(rows, columns=COLUMNS)
-    for column in ("mean_a", "mean_b", "difference", "ci_low", "ci_high"):
-        table[column] = table[column].astype(float).round(3)
-    table["p_value"] = table["p_value"].astype(float).round(4)
+    digits = {**dict.fromkeys(("mean_a", "mean_b", "difference", "ci_low", "ci_high"), 3), "p_value": 4}
+    table = stats.rounded_table(rows, COLUMNS, digits)
     table.attrs["two_level"] = two_level  # set last: pandas copies attrs into every derived frame
     return table
 

@@ -21,6 +21,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from daydreaming_dagster.core.layout import REPORTING_DIR
 from daydreaming_dagster.engine.store import PARSED, PROMPT, RAW
 from daydreaming_dagster.results.lineage import (
     CohortView,
@@ -31,7 +32,7 @@ from daydreaming_dagster.results.lineage import (
 
 FORMATS = ("jsonl", "csv")
 EXPORT_COLUMNS = [
-    "stage", "gen_id", "parent_gen_id", "draft_gen_id", "essay_gen_id", "combo_id", "concept_ids",
+    "cohort", "stage", "gen_id", "parent_gen_id", "draft_gen_id", "essay_gen_id", "combo_id", "concept_ids",
     "concept_names", "template_id", "model_id", "draft_template", "essay_template", "generation_model",
     "evaluation_template", "evaluation_model", "replicate", "status", "error", "failure_kind", "mode",
     "parser", "prompt", "raw", "parsed", "score", "score_error", "mean_score", "n_scores",
@@ -41,8 +42,9 @@ EXPORT_COLUMNS = [
 _INTS = {"prompt_tokens", "completion_tokens", "total_tokens", "attempts", "replicate", "n_scores", "reparsed"}
 
 
-def default_output(data_root: Path | str, fmt: str) -> Path:
-    return Path(data_root) / "7_reporting" / f"generations.{fmt}"
+def default_output(folder: Path | str, fmt: str) -> Path:
+    """The export of the cohort whose results live in ``folder`` (the data root: the default cohort)."""
+    return Path(folder) / REPORTING_DIR / f"generations.{fmt}"
 
 
 def _value(column: str, value: Any) -> Any:
@@ -66,6 +68,7 @@ def iter_rows(view: CohortView) -> Iterator[dict[str, Any]]:
     for g in records(gens):
         gen_dir = g["gen_dir"]
         row = {c: _value(c, g.get(c)) for c in EXPORT_COLUMNS if c in g}
+        row["cohort"] = view.cohort  # two cohorts' exports never mix silently
         row["concept_ids"] = [c for c in str(g["concept_ids"]).split(";") if c]
         # From the combination, not by splitting the joined text: a name may contain "; ".
         row["concept_names"] = [view.concept_names.get(c, c) for c in view.combos.get(str(g["combo_id"]), ())]
@@ -98,15 +101,20 @@ def _write(rows: Iterator[dict[str, Any]], fmt: str, out: io.TextIOBase | Any) -
 
 
 def export_generations(
-    data_root: Path | str, fmt: str = "jsonl", output: Path | str | None = None, *, view: CohortView | None = None
+    data_root: Path | str,
+    fmt: str = "jsonl",
+    output: Path | str | None = None,
+    *,
+    view: CohortView | None = None,
+    cohort: str | None = None,
 ) -> tuple[Path | None, int]:
     """Write the export (``output`` ``"-"`` is standard output); return (path, rows)."""
     if fmt not in FORMATS:
         raise ValueError(f"unknown format {fmt!r}; use one of {', '.join(FORMATS)}")
-    view = view if view is not None else load_cohort_view(data_root)
+    view = view if view is not None else load_cohort_view(data_root, cohort)
     if str(output) == "-":
         return None, _write(iter_rows(view), fmt, sys.stdout)
-    path = Path(output) if output is not None else default_output(data_root, fmt)
+    path = Path(output) if output is not None else default_output(view.layout.folder, fmt)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
     with tmp.open("w", encoding="utf-8", newline="") as fh:

@@ -457,15 +457,16 @@ def write_report(
     *,
     view: CohortView | None = None,
     frames: Mapping[str, pd.DataFrame] | None = None,
+    cohort: str | None = None,
 ) -> Path:
     """Write the report (default ``<data_root>/7_reporting/report.html``) and return its path."""
     from daydreaming_dagster.engine.store import atomic_write_text
     from daydreaming_dagster.results.writer import build_tables, report_path
 
     root = Path(data_root)
-    view = view if view is not None else load_cohort_view(root)
+    view = view if view is not None else load_cohort_view(root, cohort)
     frames = frames if frames is not None else build_tables(view)
-    path = Path(output) if output is not None else report_path(root)
+    path = Path(output) if output is not None else report_path(view.layout.folder)
     plotly = _plotly()
     payload = build_payload(view, frames, template=plotly[1] if plotly else None)
     # Streamed: at 100,000 generations the page as one string (plus its JSON, gzip and base64

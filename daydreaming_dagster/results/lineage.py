@@ -24,7 +24,11 @@ from typing import Any
 import pandas as pd
 
 from daydreaming_dagster.cohort.budget import Spend, read_spend
+from daydreaming_dagster.cohort.checks import orphans as orphaned
+from daydreaming_dagster.cohort.named import read_membership
+from daydreaming_dagster.cohort.tasks import read_table_file
 from daydreaming_dagster.core.errors import DamagedFileError, ResultsInputError
+from daydreaming_dagster.core.layout import CohortLayout, cohort_name
 from daydreaming_dagster.core.stages import SELECTION_FILE, STAGE_FACTS, STAGES, TASKS_DIR, Stage
 from daydreaming_dagster.engine.ledger import DEFAULT_COHORT
 from daydreaming_dagster.engine.record import (
@@ -71,6 +75,11 @@ class CohortView:
     metadata_texts: dict[tuple[str, str], str] = field(repr=False)
     orphans: list[tuple[Stage, str]] = field(default_factory=list)  # gens dirs not in the cohort's tables
     score_scales: Mapping[str, ScoreScale] = field(default_factory=dict)  # evaluation template -> its scale
+    cohort: str = DEFAULT_COHORT  # the cohort's name (its results live in ``layout.folder``)
+
+    @property
+    def layout(self) -> CohortLayout:
+        return CohortLayout(self.data_root, self.cohort)
 
     def metadata(self, stage: str, gen_id: str) -> dict[str, Any] | None:
         """The generation's metadata.json object (None when absent, torn or not an object)."""
@@ -111,11 +120,8 @@ def read_text_file(path: str) -> str | None:
 
 
 def read_tasks(data_root: Path, name: str) -> pd.DataFrame:
-    """A task table as strings (an absent table is an empty frame)."""
-    path = Path(data_root) / TASKS_DIR / TASK_FILES[name]
-    if not path.is_file():
-        return pd.DataFrame(dtype=str)
-    return pd.read_csv(path, dtype=str, keep_default_na=False)
+    """A default-cohort task table (``2_tasks``) as strings (an absent table is an empty frame)."""
+    return read_table_file(Path(data_root) / TASKS_DIR / TASK_FILES[name])
 
 
 def parse_metadata(text: str | bytes) -> dict[str, Any] | None:
@@ -263,16 +269,36 @@ def _usage(record: GenerationRecord | None, spend: Spend, stage: str, gen_id: st
     }
 
 
-def load_cohort_view(data_root: Path | str) -> CohortView:
-    """Every generation of the cohort (the rows of ``2_tasks``) with what is on disk for it."""
+def load_cohort_view(data_root: Path | str, cohort: str | None = None) -> CohortView:
+    """Every generation of the cohort with what is on disk for it, never calling a model.
+
+    The default cohort's generations are the rows of ``2_tasks``; a named cohort's are those its
+    ``membership.csv`` lists (its own task tables give their lineage), so its view can be rebuilt
+    at any time, whatever ran since.
+    """
     root = Path(data_root)
-    tables: dict[str, pd.DataFrame] = {stage: read_tasks(root, stage) for stage in STAGES}
+    layout = CohortLayout(root, cohort_name(cohort))
+    tables: dict[str, pd.DataFrame] = {
+        stage: read_table_file(layout.tasks_dir / STAGE_FACTS[stage].task_file) for stage in STAGES
+    }
+    if not layout.is_default:
+        members = set(read_membership(root, layout.name))
+        tables = {
+            stage: frame[[(stage, g) in members for g in frame["gen_id"]]] if "gen_id" in frame.columns else frame
+            for stage, frame in tables.items()
+        }
     if all(frame.empty for frame in tables.values()):
+        flag = "" if layout.is_default else f" --cohort {layout.name}"
         raise ResultsInputError(
-            f"{root / TASKS_DIR} has no task tables: run `daydream run --data-root {root}` first"
+            f"{layout.tasks_dir} has no task tables: run `daydream run --data-root {root}{flag}` first"
         )
     return build_cohort_view(
-        root, tables, combos_of(read_tasks(root, "selection")), concept_names_of(root), load_score_scales(root)
+        root,
+        tables,
+        combos_of(read_table_file(layout.tasks_dir / SELECTION_FILE)),
+        concept_names_of(root),
+        load_score_scales(root),
+        cohort=layout.name,
     )
 
 
@@ -384,8 +410,5 @@ def build_cohort_view(
     for column in ("score", "prompt_tokens", "completion_tokens", "total_tokens", "cost", "latency_s",
                    "duration_s", "attempts"):
         frame[column] = pd.to_numeric(frame[column], errors="coerce")
-    known = set(zip(frame["stage"], frame["gen_id"], strict=False))
-    orphans = sorted(
-        (stage, gen_id) for stage in STAGES for gen_id in store.gen_ids(stage) if (stage, gen_id) not in known
-    )
-    return CohortView(root, frame, dict(names), dict(combos), cohort_id, metadata_texts, orphans, scales)
+    orphans = sorted((stage, g) for stage, ids in orphaned(root).items() for g in ids)
+    return CohortView(root, frame, dict(names), dict(combos), cohort_id or cohort, metadata_texts, orphans, scales, cohort)

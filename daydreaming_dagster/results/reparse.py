@@ -119,7 +119,7 @@ def reparse_generation(store: GensStore, raw_data: object, stage: Stage, gen_id:
 
 
 def reparse(
-    data_root: Path | str, stages: Iterable[Stage] = STAGES, *, refresh_results: bool = True
+    data_root: Path | str, stages: Iterable[Stage] = STAGES, *, refresh_results: bool = True, cohort: str | None = None
 ) -> ReparseSummary:
     """Re-parse every stored generation of ``stages``; no client is built, no model is called.
 
@@ -153,7 +153,7 @@ def reparse(
         from daydreaming_dagster.results.writer import write_all_results
 
         try:
-            summary.results = write_all_results(root)
+            summary.results = write_all_results(root, cohort=cohort)
         except ResultsInputError:
             summary.results = {}
     return summary

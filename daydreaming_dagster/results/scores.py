@@ -21,9 +21,6 @@ from daydreaming_dagster.inputs.types import DEFAULT_SCALE
 from daydreaming_dagster.results import stats
 from daydreaming_dagster.results.lineage import CohortView, build_cohort_view, concept_names_of
 
-PARSING_DIR = "5_parsing"
-SUMMARY_DIR = "6_summary"
-REPORTING_DIR = "7_reporting"
 LINEAGE = [
     "combo_id",
     "concepts",

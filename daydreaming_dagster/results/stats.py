@@ -13,6 +13,7 @@ shown in two tables (``score_summary`` and ``final_results``) has the same inter
 - ``competition_ranks``: ranks where equal values share the best rank and are marked ``1=``.
 - ``pooled_sd``: the within-group standard deviation pooled over groups (a one-way ANOVA's within
   mean square, square-rooted).
+- ``rounded_table``: rows as a table whose figures are rounded as the CSV shows them.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from __future__ import annotations
 import hashlib
 import warnings
 import zlib
-from collections.abc import Hashable, Sequence
+from collections.abc import Hashable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -169,3 +170,14 @@ def pooled_sd(frame: pd.DataFrame, keys: Sequence[str], value: str) -> tuple[flo
         return (float("nan"), 0, 0)
     pooled = float(((usable["count"] - 1) * usable["var"]).sum() / dof)
     return (float(np.sqrt(pooled)), len(usable), dof)
+
+
+def rounded_table(
+    rows: Sequence[Mapping[str, Any]], columns: Sequence[str], digits: Mapping[str, int]
+) -> pd.DataFrame:
+    """``rows`` as a table of ``columns``; each column named in ``digits`` as floats rounded to its
+    number of decimals (NaN stays NaN, an empty table keeps its float columns)."""
+    table = pd.DataFrame(list(rows), columns=list(columns))
+    for column, places in digits.items():
+        table[column] = table[column].astype(float).round(places)
+    return table

@@ -139,8 +139,6 @@ def success_by_group(scores: pd.DataFrame, essays: pd.DataFrame | None = None) -
                 "target_rubrics": target_text, "rule": rule,
                 "method": stats.RATE_INTERVAL_METHOD if targets else "",
             })
-    table = pd.DataFrame(rows, columns=COLUMNS)
-    for column, digits in (("success_rate", 4), ("ci_low", 4), ("ci_high", 4), ("mean_score", 3), ("cost_usd", 6),
-                           ("cost_per_essay_usd", 6), ("cost_per_success_usd", 6), ("cost_per_point_usd", 6)):
-        table[column] = table[column].astype(float).round(digits)
-    return table
+    digits = {"success_rate": 4, "ci_low": 4, "ci_high": 4, "mean_score": 3, "cost_usd": 6, "cost_per_essay_usd": 6,
+              "cost_per_success_usd": 6, "cost_per_point_usd": 6}
+    return stats.rounded_table(rows, COLUMNS, digits)

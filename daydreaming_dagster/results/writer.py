@@ -27,12 +27,10 @@ from pathlib import Path
 
 import pandas as pd
 
+from daydreaming_dagster.core.layout import PARSING_DIR, REPORTING_DIR, SUMMARY_DIR
 from daydreaming_dagster.results import agreement, compare, consistency, success, tables
 from daydreaming_dagster.results.lineage import CohortView, load_cohort_view
 from daydreaming_dagster.results.scores import (
-    PARSING_DIR,
-    REPORTING_DIR,
-    SUMMARY_DIR,
     score_pivot,
     score_summary,
     scores_frame,
@@ -81,8 +79,9 @@ VIEW_TABLES: Mapping[str, tuple[str, str, Callable[[CohortView], pd.DataFrame]]]
 REPORT_FILE = "report.html"
 
 
-def report_path(data_root: Path | str) -> Path:
-    return Path(data_root) / REPORTING_DIR / REPORT_FILE
+def report_path(folder: Path | str) -> Path:
+    """The report of the cohort whose results live in ``folder`` (the data root: the default cohort)."""
+    return Path(folder) / REPORTING_DIR / REPORT_FILE
 
 
 def build_tables(view: CohortView, timings: MutableMapping[str, float] | None = None) -> dict[str, pd.DataFrame]:
@@ -114,25 +113,28 @@ def build_tables(view: CohortView, timings: MutableMapping[str, float] | None = 
     return frames
 
 
-def table_path(data_root: Path | str, name: str) -> Path:
+def table_path(folder: Path | str, name: str) -> Path:
+    """Where table ``name`` of the cohort whose results live in ``folder`` is written."""
     if name == "parsed_scores":
-        return Path(data_root) / PARSING_DIR / "parsed_scores.csv"
-    folder, file_name, _ = {**SCORE_TABLES, **VIEW_TABLES}[name]
-    return Path(data_root) / folder / file_name
+        return Path(folder) / PARSING_DIR / "parsed_scores.csv"
+    kind, file_name, _ = {**SCORE_TABLES, **VIEW_TABLES}[name]
+    return Path(folder) / kind / file_name
 
 
 def write_all_results(
-    data_root: Path | str, *, report: bool = True, view: CohortView | None = None
+    data_root: Path | str, *, cohort: str | None = None, report: bool = True, view: CohortView | None = None
 ) -> dict[str, Path]:
-    """Write every result table (and the HTML report unless ``report=False``); return their paths.
+    """Write every result table of ``cohort`` (default: the default cohort) and its HTML report
+    (unless ``report=False``) into the cohort's folder (``core/layout.py``); return their paths.
 
-    Raises ``ResultsInputError`` when the data root has no task tables yet. ``view`` lets a caller
+    Raises ``ResultsInputError`` when the cohort has no task tables yet. ``view`` lets a caller
     that already loaded the cohort pass it in.
     """
     root = Path(data_root)
-    view = view if view is not None else load_cohort_view(root)
+    view = view if view is not None else load_cohort_view(root, cohort)
+    folder = view.layout.folder
     frames = build_tables(view)
-    paths = {name: write_csv(table_path(root, name), frame) for name, frame in frames.items()}
+    paths = {name: write_csv(table_path(folder, name), frame) for name, frame in frames.items()}
     if report:
         from daydreaming_dagster.results.html_report import write_report
 

@@ -7,7 +7,7 @@ active template once with representative inputs, so a template error stops the r
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 from daydreaming_dagster.core.config import ExperimentConfig
 from daydreaming_dagster.core.errors import TemplateProblem
@@ -57,8 +57,9 @@ def parser_for(raw: RawData, stage: Stage, template_id: str) -> Parser:
     return evaluation_parser(raw, template_id)
 
 
-def check_active_templates(raw: RawData) -> None:
-    """Read, compile and render every active template once; raise InputError naming file and line.
+def check_active_templates(raw: RawData, used: Mapping[Stage, Iterable[str]] | None = None) -> None:
+    """Read, compile and render every active template (or, with ``used``, every template a named
+    cohort uses) once; raise InputError naming file and line.
 
     Refused before any call: a template that cannot be read (missing, not UTF-8, empty), that
     does not compile or render with inputs of the stage's real shape (a typo such as
@@ -69,7 +70,8 @@ def check_active_templates(raw: RawData) -> None:
     for stage in STAGES:
         inputs = TEMPLATE_INPUTS[stage]
         payload = inputs.sample(raw)
-        for row in raw.active_templates(stage):
+        rows = raw.active_templates(stage) if used is None else [raw.template(stage, t) for t in sorted(set(used[stage]))]
+        for row in rows:
             if stage == "essay" and essay_mode(raw, row.template_id) == "copy":
                 continue  # no template is rendered
             path = raw.template_path(stage, row.template_id)

@@ -125,6 +125,7 @@ HEAVY = {"dagster", "openai", "pandas", "llama_cpp"}
         ("import daydreaming_dagster.engine.flow", {"dagster"}),
         ("import daydreaming_dagster.stages", {"dagster"}),
         ("import daydreaming_dagster.utils.generation_engine", {"dagster"}),
+        ("import daydreaming_dagster.utils.draft_parsers, daydreaming_dagster.utils.eval_response_parser", HEAVY),
     ],
 )
 def test_light_imports(statement: str, forbidden: set[str]) -> None:

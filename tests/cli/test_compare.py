@@ -45,10 +45,11 @@ def test_json_has_the_documented_keys(cohort_root: Path, capsys: pytest.CaptureF
 
 @pytest.mark.parametrize("flags", [["--cohort", "A", "--against", "B"], ["--cohort", "A", "--factor",
                                                                            "draft_template", "--levels", "d1,d2"]])
-def test_named_cohorts_are_not_available_yet(cohort_root: Path, capsys: pytest.CaptureFixture[str],
-                                             flags: list[str]) -> None:
+def test_a_cohort_that_never_ran_is_exit_2_naming_the_command_that_makes_it(
+    cohort_root: Path, capsys: pytest.CaptureFixture[str], flags: list[str]
+) -> None:
     code, out = _compare(capsys, "--data-root", str(cohort_root), *flags)
-    assert code == EXIT_BAD_INPUT and "Not available yet" in out and "--factor COLUMN --levels X,Y" in out
+    assert code == EXIT_BAD_INPUT and "Nothing to compare" in out and "--cohort A` first" in out
 
 
 @pytest.mark.parametrize(("flags", "message"), [

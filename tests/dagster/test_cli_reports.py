@@ -101,9 +101,13 @@ def test_dagster_run_metadata_matches_the_cli_report(
         for key in keys:
             after = _latest_metadata(instance, "evaluation_response", key)
             assert after["cache_hit"] is True and before[key]["cache_hit"] is False
+            # The CLI paid for the answer; the Dagster run reused it, for nothing.
+            assert (before[key]["answer"], after["answer"]) == ("call", "reused")
+            assert after["cost"] == 0.0
             summary = ("cache_hit", "generations", "llm_calls", "cache_hits")  # the run's own totals
-            assert {k: v for k, v in after.items() if k not in summary} == {
-                k: v for k, v in before[key].items() if k != "cache_hit"
+            money = ("answer", "cost")
+            assert {k: v for k, v in after.items() if k not in (*summary, *money)} == {
+                k: v for k, v in before[key].items() if k not in ("cache_hit", *money)
             }
             assert _latest_metadata(instance, "evaluation_prompt", key)["mode"] == "llm"
 

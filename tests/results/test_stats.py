@@ -71,3 +71,13 @@ def test_pooled_sd_by_hand() -> None:
     frame = pd.DataFrame({"k": ["a", "a", "b", "b", "b", "c"], "v": [1.0, 3.0, 2.0, 4.0, 6.0, 9.0]})
     sd, groups, dof = stats.pooled_sd(frame, ["k"], "v")  # var 2 (1 dof) and 4 (2 dof); c has one value
     assert (groups, dof) == (2, 3) and sd == pytest.approx(math.sqrt((2 + 8) / 3))
+
+
+def test_rounded_table_rounds_only_the_named_columns_and_keeps_nan() -> None:
+    rows = [{"name": "a", "x": 1.23456, "p": 0.012345, "n": 3}, {"name": "b", "x": None, "p": 1 / 3, "n": 4}]
+    table = stats.rounded_table(rows, ["name", "x", "p", "n"], {"x": 3, "p": 4})
+    assert table["x"].iloc[0] == 1.235 and math.isnan(table["x"].iloc[1])
+    assert list(table["p"]) == [0.0123, 0.3333]
+    assert list(table["n"]) == [3, 4] and table["n"].dtype.kind == "i"  # not named: left as it is
+    empty = stats.rounded_table([], ["name", "x"], {"x": 3})
+    assert list(empty.columns) == ["name", "x"] and empty.empty and empty["x"].dtype.kind == "f"

@@ -33,6 +33,12 @@ from daydreaming_dagster.inputs.spec_dsl.model import (
 DesignRow = dict[str, object]
 
 
+_REACHABLE_AXIS_FIX = (
+    "name a declared axis; an axis already taken by an earlier pair or tuple is reachable only "
+    "through that rule's name (rules apply in the order written)"
+)
+
+
 class _Design:
     """The axes while rules apply: levels by axis, their order, and how to expand rows back."""
 
@@ -47,14 +53,16 @@ class _Design:
     def resolve(self, axis: str) -> str:
         return self.tie_back.get(axis, axis)
 
-    def require_axis(self, axis: str, origin: Origin, rule: str) -> str:
-        resolved = self.resolve(axis)
+    def require_axis(
+        self, axis: str, origin: Origin, rule: str, *, follow_ties: bool = True, fix: str = _REACHABLE_AXIS_FIX
+    ) -> str:
+        """The axis ``rule`` names, through ties unless ``follow_ties`` is off (upstream's ties do not)."""
+        resolved = self.resolve(axis) if follow_ties else axis
         if resolved not in self.levels:
             raise spec_error(
                 origin,
                 f"{rule} names {axis!r}, which is not an axis at this point (axes now: {', '.join(self.order)})",
-                "name a declared axis; an axis already taken by an earlier pair or tuple is reachable only "
-                "through that rule's name (rules apply in the order written)",
+                fix,
             )
         return resolved
 
@@ -124,12 +132,10 @@ def _apply_subset(design: _Design, rule: SubsetRule) -> None:
 
 def _apply_tie(design: _Design, rule: TieRule) -> None:
     for axis in rule.axes:
-        if axis not in design.levels:
-            raise spec_error(
-                rule.origin,
-                f"tie {rule.name!r} names {axis!r}, which is not an axis at this point (axes now: {', '.join(design.order)})",
-                "tie only declared axes, before any pair or tuple uses them",
-            )
+        design.require_axis(
+            axis, rule.origin, f"tie {rule.name!r}", follow_ties=False,
+            fix="tie only declared axes, before any pair or tuple uses them",
+        )
     design.require_new_name(rule.name, rule.origin, f"tie {rule.name!r}", rule.axes)
     others = [set(design.levels[axis]) for axis in rule.axes[1:]]
     common = [level for level in design.levels[rule.axes[0]] if all(level in other for other in others)]

@@ -11,7 +11,7 @@ import csv
 import io
 import json
 import re
-from collections.abc import Hashable, Mapping
+from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
@@ -20,6 +20,7 @@ from typing import Any
 import tomllib
 import yaml
 
+from daydreaming_dagster.core.errors import InputError
 from daydreaming_dagster.inputs.spec_dsl.model import (
     BALANCES,
     Balance,
@@ -50,6 +51,8 @@ class _Doc:
     source: Path
     base_dir: Path
     lines: Mapping[KeyPath, int]
+    # Resolves '@<kind>:...' axis levels other than @file: (the caller's extension, e.g. @cohort:).
+    references: Callable[[str], list[str]] | None = None
 
     def at(self, path: KeyPath) -> Origin:
         # The key itself, else its nearest ancestor that has a line.
@@ -75,10 +78,12 @@ def _dotted(path: KeyPath) -> str:
 # Entry points
 
 
-def load_spec(path: Path | str) -> Spec:
+def load_spec(path: Path | str, *, references: Callable[[str], list[str]] | None = None) -> Spec:
     """Load a spec file (``.yaml``/``.yml``/``.json``/``.toml``); a folder means its ``config.yaml``.
 
-    Raises InputError naming the file (and, for YAML, the line) and the fix.
+    ``references`` resolves an axis written as another ``@<kind>:`` string (not ``@file:``) into
+    its levels; a ValueError it raises becomes an InputError at that axis. Raises InputError
+    naming the file (and, for YAML, the line) and the fix.
     """
     spec_path = Path(path)
     if spec_path.is_dir() or (not spec_path.exists() and not spec_path.suffix):
@@ -94,7 +99,7 @@ def load_spec(path: Path | str) -> Spec:
     except UnicodeDecodeError as exc:
         raise spec_error(origin, f"not valid UTF-8 ({exc.reason})", "save the file as UTF-8") from exc
     data, lines = _parse_text(text, suffix, origin)
-    return _build_spec(data, _Doc(spec_path, spec_path.parent, MappingProxyType(lines)))
+    return _build_spec(data, _Doc(spec_path, spec_path.parent, MappingProxyType(lines), references))
 
 
 def parse_spec_mapping(mapping: Mapping[str, Any], *, source: Path | str, base_dir: Path | str | None = None) -> Spec:
@@ -170,6 +175,13 @@ def _build_spec(data: Any, doc: _Doc) -> Spec:
             raise doc.error(path, "an axis name must be a non-empty string", "name the axis, e.g. draft_template")
         if isinstance(payload, str) and payload.startswith(FILE_PREFIX):
             axes[name] = tuple(value for value, _ in _include(payload, doc, path))
+        elif isinstance(payload, str) and payload.startswith("@") and doc.references is not None:
+            try:
+                axes[name] = tuple(doc.references(payload))
+            except (ValueError, InputError) as exc:
+                raise doc.error(path, f"{payload!r}: {exc}", "see docs/experiments.md for '@cohort:' and '@combos:'") from None
+            if not axes[name]:
+                raise doc.error(path, f"{payload!r} gives no levels", "name a cohort with essays, or concepts that exist")
         elif isinstance(payload, list | tuple):
             axes[name] = tuple(_freeze(value, doc, (*path, i)) for i, value in enumerate(payload))
             if not axes[name]:

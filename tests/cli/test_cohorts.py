@@ -1,0 +1,196 @@
+"""Experiments, not one cohort (issue 18): named cohorts on one data root share generations, keep
+their own results, answer to a study budget, and rescore the best essays without regenerating.
+Every test runs the real CLI against the fake OpenAI-compatible server, which counts and bills
+every completion."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from daydreaming_dagster.cli import EXIT_BUDGET, EXIT_OK, main
+from daydreaming_dagster.cohort.budget import read_spend
+from daydreaming_dagster.llm import reset_circuit_breakers
+from daydreaming_dagster.testing.fake_openai_server import FakeOpenAIServer
+from daydreaming_dagster.testing.sample_data import MODEL_ID
+from tests.cli.test_money_safe import PRICES, priced_root, server_paid
+
+AXES = ["combo_id", "draft_template", "draft_llm", "essay_template", "essay_llm", "evaluation_template", "evaluation_llm"]
+
+
+@pytest.fixture(autouse=True)
+def _fresh_circuit_breakers() -> Iterator[None]:
+    reset_circuit_breakers()
+    yield
+    reset_circuit_breakers()
+
+
+@pytest.fixture
+def server(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeOpenAIServer]:
+    with FakeOpenAIServer(models=PRICES) as srv:
+        monkeypatch.setenv("DD_LLM_BASE_URL", srv.base_url)
+        yield srv
+
+
+def study_root(path: Path) -> Path:
+    """The priced wide root (4 concepts: 6 combos) with a second rubric, ``test-eval-2``."""
+    root = priced_root(path, concepts=4)
+    raw = root / "1_raw"
+    with open(raw / "evaluation_templates.csv", "a") as fh:
+        fh.write("test-eval-2,Second rubric,Another score,false,in_last_line\n")
+    (raw / "evaluation_templates" / "test-eval-2.txt").write_text(
+        "Rate the originality of this essay from 0 to 9.\n{{ response }}\nEnd with a line SCORE: <digit>.\n"
+    )
+    return root
+
+
+def combos(root: Path) -> list[str]:
+    """The combos of the default cohort (also in the data root's combo catalog after a run)."""
+    assert main(["plan", "--data-root", str(root), "--json", "--stages", "draft"]) in (EXIT_OK, 2)
+    catalog = (root / "combo_mappings.csv").read_text().splitlines()[1:] if (root / "combo_mappings.csv").exists() else []
+    return sorted({line.split(",")[0] for line in catalog})
+
+
+def write_spec(root: Path, name: str, **axes: list[str] | str) -> Path:
+    spec = root / "cohorts" / name / "spec" / "config.yaml"
+    spec.parent.mkdir(parents=True, exist_ok=True)
+    lines = ["axes:"]
+    for axis, levels in axes.items():
+        lines.append(f"  {axis}: " + (f"'{levels}'" if isinstance(levels, str) else "[" + ", ".join(levels) + "]"))
+    lines.append("output:")
+    lines.append("  field_order: [" + ", ".join(a for a in AXES + ["essay_gen_id"] if a in axes) + "]")
+    spec.write_text("\n".join(lines) + "\n")
+    return spec
+
+
+def run(root: Path, *flags: str) -> int:
+    return main(["run", "--data-root", str(root), "--quiet", *flags])
+
+
+def tree(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def membership(root: Path, name: str) -> set[tuple[str, str]]:
+    lines = (root / "cohorts" / name / "membership.csv").read_text().splitlines()
+    assert lines[0] == "stage,gen_id"
+    return {tuple(line.split(",")) for line in lines[1:]}  # type: ignore[misc]
+
+
+def test_two_cohorts_share_generations_pay_once_and_keep_their_own_results(
+    tmp_path: Path, server: FakeOpenAIServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = study_root(tmp_path / "data")
+    assert run(root, "--stages", "draft") == EXIT_OK  # the default cohort fills the combo catalog
+    before = server.completion_count
+    found = combos(root)
+    base = {"draft_template": ["test-draft"], "draft_llm": [MODEL_ID], "essay_template": ["test-essay"],
+            "essay_llm": [MODEL_ID], "evaluation_llm": [MODEL_ID]}
+    write_spec(root, "a", combo_id=found[:3], evaluation_template=["test-eval"], **base)
+    write_spec(root, "b", combo_id=found[:4], evaluation_template=["test-eval", "test-eval-2"], **base)
+
+    assert run(root, "--cohort", "a") == EXIT_OK
+    paid_a = server.completion_count - before
+    a_files = tree(root / "cohorts" / "a")
+    assert run(root, "--cohort", "b") == EXIT_OK
+    paid_b = server.completion_count - before - paid_a
+
+    # A: 3 drafts (answered by the default cohort's cache: same prompts), 3 essays, 3 evaluations.
+    assert paid_a == 3 + 3
+    # B pays only what A did not make: 1 draft-combo's essay and evaluations, and the new rubric.
+    assert paid_b == 1 + 1 + 4  # essay of combo 4, its test-eval, 4 test-eval-2 evaluations
+    assert server.duplicate_completions() == {}
+    assert tree(root / "cohorts" / "a") == a_files  # A's results byte-identical after B ran
+    shared = membership(root, "a") & membership(root, "b")
+    assert {s for s, _ in shared} == {"draft", "essay", "evaluation"} and len(shared) == 9
+    for stage, gen_id in shared:  # one folder each, on disk once
+        assert (root / "gens" / stage / gen_id / "metadata.json").is_file()
+    spend = read_spend(root, "b")
+    assert spend.study.total == pytest.approx(server_paid(server), rel=1e-9)
+
+    capsys.readouterr()
+    assert main(["cohorts", "--data-root", str(root), "--json"]) == EXIT_OK
+    listed = {c["cohort"]: c for c in json.loads(capsys.readouterr().out)}
+    assert set(listed) == {"default", "a", "b"}
+    assert listed["b"]["generations"]["evaluation"] == {"done": 8}
+    assert listed["a"]["last_run"]["exit"] == EXIT_OK
+    assert listed["b"]["spent_usd"] == pytest.approx(read_spend(root, "b").spent)
+
+    assert main(["export", "--data-root", str(root), "--cohort", "a"]) == EXIT_OK
+    rows = (root / "cohorts" / "a" / "7_reporting" / "generations.jsonl").read_text().splitlines()
+    assert rows and all(json.loads(r)["cohort"] == "a" for r in rows)
+    assert (root / "cohorts" / "b" / "7_reporting" / "report.html").is_file()
+    capsys.readouterr()
+    assert main(["report", "--data-root", str(root), "--cohort", "a"]) == EXIT_OK  # rebuilt from A's membership
+    assert "cohorts/a/7_reporting/report.html" in capsys.readouterr().out
+
+    capsys.readouterr()
+    assert main(["plan", "--data-root", str(root), "--cohort", "b", "--json"]) == EXIT_OK
+    plan = json.loads(capsys.readouterr().out)
+    gens = plan["generations"]
+    assert len(gens) == 4 + 4 + 8 and all(g["complete"] for g in gens)
+    assert {g["stage"] for g in gens} == {"draft", "essay", "evaluation"}
+    evaluation = next(g for g in gens if g["stage"] == "evaluation")
+    assert evaluation["parent_gen_id"].startswith("e_") and evaluation["evaluation_template"]
+
+
+def test_rescoring_the_top_5_essays_pays_only_the_new_evaluations(
+    tmp_path: Path, server: FakeOpenAIServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = study_root(tmp_path / "data")
+    assert run(root) == EXIT_OK  # the default cohort: 6 llm essays + 6 copies, one rubric
+    paid = server.completion_count
+    capsys.readouterr()
+    assert main(["select", "--data-root", str(root), "--top", "5", "--into", "rescore"]) == EXIT_OK
+    spec = root / "cohorts" / "rescore" / "spec" / "config.yaml"
+    assert "essay_gen_id: '@file:items/essays.csv'" in spec.read_text()
+    assert len((spec.parent / "items" / "essays.csv").read_text().splitlines()) == 1 + 5
+    spec.write_text(spec.read_text().replace("evaluation_template: [test-eval]", "evaluation_template: [test-eval-2]"))
+    capsys.readouterr()
+    assert main(["plan", "--data-root", str(root), "--cohort", "rescore", "--json"]) == EXIT_OK
+    assert json.loads(capsys.readouterr().out)["totals"]["to_call"] == 5
+    assert run(root, "--cohort", "rescore") == EXIT_OK
+    assert server.completion_count - paid == 5 * 1 * 1 * 1  # 5 essays x 1 rubric x 1 grader x 1 replicate
+    members = membership(root, "rescore")
+    assert sum(1 for s, _ in members if s == "essay") == 5 and sum(1 for s, _ in members if s == "evaluation") == 5
+
+
+def test_a_spec_can_take_the_top_essays_of_another_cohort_directly(tmp_path: Path, server: FakeOpenAIServer) -> None:
+    root = study_root(tmp_path / "data")
+    assert run(root) == EXIT_OK
+    paid = server.completion_count
+    write_spec(root, "best3", essay_gen_id="@cohort:default top=3", evaluation_template=["test-eval-2"],
+               evaluation_llm=[MODEL_ID])
+    assert run(root, "--cohort", "best3") == EXIT_OK
+    assert server.completion_count - paid == 3
+
+
+def test_a_study_cap_stops_a_second_cohort_and_a_cohort_cap_is_never_refunded(
+    tmp_path: Path, server: FakeOpenAIServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = study_root(tmp_path / "data")
+    assert run(root) == EXIT_OK
+    spent_default = read_spend(root).spent
+    found = combos(root)
+    write_spec(root, "more", combo_id=found, draft_template=["test-draft"], draft_llm=[MODEL_ID],
+               essay_template=["test-essay"], essay_llm=[MODEL_ID], evaluation_template=["test-eval-2"],
+               evaluation_llm=[MODEL_ID])
+    cap = 1.1 * spent_default  # the new rubric alone would cost about a quarter more
+    capsys.readouterr()
+    assert run(root, "--cohort", "more", "--max-study-cost", repr(cap)) == EXIT_BUDGET
+    out = capsys.readouterr().out
+    assert "the data root (every cohort)" in out and "--max-study-cost USD" in out
+    assert spent_default < server_paid(server) <= cap * (1 + 1e-9)
+
+    # The default cohort's cap counts every payment its runs made, whatever its inputs became:
+    # adding a concept changes its evaluation ids, but not what it has spent.
+    raw = root / "1_raw"
+    with open(raw / "concepts_metadata.csv", "a") as fh:
+        fh.write("concept-09,Concept 9,true\n")
+    (raw / "concepts" / "descriptions-paragraph" / "concept-09.txt").write_text("Concept 9.\n")
+    capsys.readouterr()
+    assert run(root, "--max-cost", repr(spent_default)) == EXIT_BUDGET  # nothing refunded: no room
+    assert read_spend(root).spent == pytest.approx(spent_default)
