@@ -1,8 +1,9 @@
 """Draft-phase parsers: pick the part of a raw draft that the essay stage consumes.
 
-Both parsers reproduce the seed-era (2025-09-09) behaviour exactly, including its quirks:
-tags are matched case-sensitively and only with ``\\n`` newlines (CRLF text never matches
-``<essay-idea>`` blocks), and error messages are verbatim.
+``essay_idea_last`` and ``essay_block`` reproduce the seed-era (2025-09-09) behaviour exactly,
+including its quirks: tags are matched case-sensitively and only with ``\\n`` newlines (CRLF text
+never matches ``<essay-idea>`` blocks), and error messages are verbatim. ``essay_block_lenient``
+is upstream HEAD's (``utils/draft_parsers.py``), with HEAD's any-case tags.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ __all__ = [
     "get_draft_parser",
     "identity_parser",
     "parse_essay_block",
+    "parse_essay_block_lenient",
     "parse_essay_idea_last",
 ]
 
@@ -31,6 +33,10 @@ _ESSAY_IDEA_BLOCK = re.compile(r"<essay-idea(?:\s+[^>]*)?>\n([\s\S]*?)\n</essay-
 _STAGE_ATTR = re.compile(r'<essay-idea[^>]*stage="(\d+)"')
 _ESSAY_BLOCK = re.compile(r"<essay>([\s\S]*?)</essay>")
 _ESSAY_OPEN = "<essay>"
+# Upstream HEAD's essay_block (the one its lenient parser calls) matches the tags in any case;
+# the seed era's did not, so the two live side by side.
+_ESSAY_BLOCK_ANY_CASE = re.compile(r"<essay>([\s\S]*?)</essay>", re.IGNORECASE)
+_THINKING_BLOCK = re.compile(r"<thinking\b[^>]*>([\s\S]*?)</thinking>", re.IGNORECASE)
 
 
 def _block_stage(text: str, block: re.Match[str]) -> int | None:
@@ -84,6 +90,32 @@ def parse_essay_block(text: str) -> str:
     raise ValueError("No <essay> block found")
 
 
+def _strip_thinking_blocks(text: str) -> str:
+    """Remove every closed ``<thinking ...>...</thinking>`` section (tags in any case)."""
+    if "<thinking" not in text.lower():
+        return text
+    return _THINKING_BLOCK.sub("", text)
+
+
+def parse_essay_block_lenient(text: str) -> str:
+    """Upstream HEAD's ``essay_block_lenient``: the essay block if there is one, else the text.
+
+    First every closed ``<thinking>`` section is removed (an unclosed one stays). Then, with tags
+    matched in any case: the stripped content of the first ``<essay>...</essay>`` block; else,
+    after an ``<essay>`` with no closing tag, everything to the end, stripped; else the whole
+    text, stripped. Never raises.
+    """
+    sanitized = _strip_thinking_blocks(text)
+    block = _ESSAY_BLOCK_ANY_CASE.search(sanitized)
+    if block is not None:
+        return block.group(1).strip()
+    # As upstream: the position is found in a lower-cased copy and used on the text itself.
+    start = sanitized.lower().find(_ESSAY_OPEN)
+    if start != -1:
+        return sanitized[start + len(_ESSAY_OPEN) :].strip()
+    return sanitized.strip()
+
+
 def identity_parser(text: str) -> str:
     """The parser of templates without one: the draft is used as is."""
     return text
@@ -94,6 +126,7 @@ IDENTITY_PARSER = "identity"
 DRAFT_PARSERS: dict[str, DraftParser] = {
     "essay_idea_last": parse_essay_idea_last,
     "essay_block": parse_essay_block,
+    "essay_block_lenient": parse_essay_block_lenient,
 }
 
 

@@ -208,6 +208,25 @@ def read_table(
     return rows
 
 
+def read_header(path: Path) -> tuple[int, tuple[str, ...]] | None:
+    """A CSV's header line: its 1-based number and its column names (stripped); None when the
+    file is missing, empty or unreadable (``read_table`` then reports why)."""
+    try:
+        text = path.read_bytes().decode("utf-8-sig")
+    except (OSError, UnicodeDecodeError):
+        return None
+    reader = csv.reader(io.StringIO(text, newline=""))
+    prev_end = 0
+    try:
+        for fields in reader:
+            if fields and not (len(fields) == 1 and not fields[0].strip()):
+                return prev_end + 1, tuple(f.strip() for f in fields)
+            prev_end = reader.line_num
+    except csv.Error:
+        return None
+    return None
+
+
 def read_csv_table(path: Path | str, required: Sequence[str], optional: Sequence[str] = ()) -> list[CsvRow]:
     """Read one CSV as text cells (``dtype=str, keep_default_na=False``).
 

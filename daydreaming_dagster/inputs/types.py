@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 from typing import Literal, get_args
 
-from daydreaming_dagster.core.errors import InputProblem, UnknownTemplateError
+from daydreaming_dagster.core.draft_parsers import DRAFT_PARSERS as _DRAFT_PARSER_REGISTRY
+from daydreaming_dagster.core.errors import InputError, InputProblem, UnknownTemplateError
 from daydreaming_dagster.core.paths import require_safe_segment
 from daydreaming_dagster.llm import ModelRoute
 
@@ -30,9 +31,24 @@ TEMPLATE_CSVS: Mapping[TemplateKind, str] = MappingProxyType(
     }
 )
 
+#: The columns by which each catalog selects the default cohort (the seed era's layout). Upstream
+#: HEAD's catalogs have none of them: its cohort specs name what they run.
+FLAG_COLUMNS: Mapping[str, tuple[str, ...]] = MappingProxyType(
+    {
+        CONCEPTS_CSV: ("active",),
+        **{name: ("active",) for name in TEMPLATE_CSVS.values()},
+        MODELS_CSV: ("for_generation", "for_evaluation"),
+    }
+)
+
+#: Where template files live: "seed" ``1_raw/generation_templates/{draft,essay}/`` and
+#: ``1_raw/evaluation_templates/`` (the seed era's), "head" ``1_raw/templates/<stage>/`` (upstream HEAD's).
+TemplateLayout = Literal["seed", "head"]
+HEAD_TEMPLATES_DIR = "templates"
+
 ESSAY_GENERATORS: tuple[str, ...] = ("llm", "copy")
 EVALUATION_PARSERS: tuple[str, ...] = ("in_last_line", "complex")
-DRAFT_PARSERS: tuple[str, ...] = ("essay_idea_last", "essay_block")
+DRAFT_PARSERS: tuple[str, ...] = tuple(_DRAFT_PARSER_REGISTRY)  # names draft_templates.csv may use
 #: Optional evaluation_templates.csv columns: the rubric's score range and its success threshold.
 SCALE_COLUMNS: tuple[str, str, str] = ("score_min", "score_max", "success_threshold")
 
@@ -138,13 +154,26 @@ def _check_kind(kind: str) -> TemplateKind:
     raise ValueError(f"unknown template kind {kind!r}: use one of {', '.join(KINDS)}")
 
 
-def template_file_path(data_root: Path, kind: TemplateKind, template_id: str) -> Path:
+def template_dir(data_root: Path, kind: TemplateKind, layout: TemplateLayout = "seed") -> Path:
+    """The folder of a kind's template files in ``layout``."""
+    raw = data_root / RAW_DIR
+    if layout == "head":
+        return raw / HEAD_TEMPLATES_DIR / kind
+    if kind == "evaluation":
+        return raw / "evaluation_templates"
+    return raw / "generation_templates" / kind
+
+
+def template_file_path(
+    data_root: Path, kind: TemplateKind, template_id: str, layout: TemplateLayout = "seed"
+) -> Path:
     """Where a template's text lives (the id must already be a safe path segment)."""
     require_safe_segment(template_id, what="template_id")
-    raw = data_root / RAW_DIR
-    if kind == "evaluation":
-        return raw / "evaluation_templates" / f"{template_id}.txt"
-    return raw / "generation_templates" / kind / f"{template_id}.txt"
+    return template_dir(data_root, kind, layout) / f"{template_id}.txt"
+
+
+def _seed_layouts() -> Mapping[TemplateKind, TemplateLayout]:
+    return {kind: "seed" for kind in KINDS}
 
 
 @dataclass(frozen=True)
@@ -156,6 +185,18 @@ class RawData:
     evaluation_templates: tuple[TemplateRow, ...]
     models: tuple[ModelRow, ...]
     curated_selection_path: Path | None = None
+    # Each kind's template folder, as load_raw_data found it (a plain dict: RawData stays picklable).
+    template_layouts: Mapping[TemplateKind, TemplateLayout] = field(default_factory=_seed_layouts, hash=False)
+    #: True when the catalogs carry the flag columns (``active``, ``for_generation``,
+    #: ``for_evaluation``: the seed era's layout), so the default cohort can be built from them;
+    #: False for upstream HEAD's layout, where every row is unselected and only spec cohorts run.
+    #: Either way every row can be named: ``template``, ``template_path`` and ``routes`` ignore flags.
+    selects_by_flags: bool = True
+    # Problems of inactive rows of flagged catalogs (unknown parser, missing template file): not
+    # raised at load, where such rows are never run; raised by ``require_usable`` when named.
+    unselected_row_problems: Mapping[tuple[TemplateKind, str], tuple[InputProblem, ...]] = field(
+        default_factory=dict, hash=False
+    )
 
     def csv_path(self, name: str) -> Path:
         """``data_root/1_raw/<name>`` (e.g. ``csv_path("llm_models.csv")``)."""
@@ -193,8 +234,26 @@ class RawData:
             ]
         )
 
+    def require_usable(self, kind: TemplateKind, template_ids: Iterable[str]) -> None:
+        """Raise one InputError listing every one of these templates that is unknown or unusable
+        (a parser that does not exist, a missing template file). ``load_raw_data`` has checked
+        every row a default cohort can select; call this for the rows a spec names, which may be
+        inactive rows of a flagged catalog."""
+        k = _check_kind(kind)
+        problems: list[InputProblem] = []
+        for template_id in dict.fromkeys(template_ids):
+            try:
+                self.template(k, template_id)
+            except UnknownTemplateError as exc:
+                problems.extend(exc.problems)
+                continue
+            problems.extend(self.unselected_row_problems.get((k, template_id), ()))
+        if problems:
+            raise InputError(problems)
+
     def template_path(self, kind: TemplateKind, template_id: str) -> Path:
-        return template_file_path(self.data_root, _check_kind(kind), template_id)
+        k = _check_kind(kind)
+        return template_file_path(self.data_root, k, template_id, self.template_layouts.get(k, "seed"))
 
     def generation_models(self) -> list[ModelRow]:
         return [m for m in self.models if m.for_generation]

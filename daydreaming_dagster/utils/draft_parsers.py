@@ -11,12 +11,18 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from daydreaming_dagster.core.draft_parsers import DRAFT_PARSERS, parse_essay_block, parse_essay_idea_last
+from daydreaming_dagster.core.draft_parsers import (
+    DRAFT_PARSERS,
+    parse_essay_block,
+    parse_essay_block_lenient,
+    parse_essay_idea_last,
+)
 
 __all__ = [
     "DRAFT_PARSERS_REGISTRY",
     "get_draft_parser",
     "parse_essay_block",
+    "parse_essay_block_lenient",  # upstream HEAD's
     "parse_essay_idea_last",
 ]
 

@@ -15,6 +15,7 @@ from daydreaming_dagster.core.draft_parsers import (
     get_draft_parser,
     identity_parser,
     parse_essay_block,
+    parse_essay_block_lenient,
     parse_essay_idea_last,
 )
 from daydreaming_dagster.core.parser_errors import UnknownParserError as SharedUnknownParserError
@@ -146,7 +147,11 @@ def test_essay_block_roundtrip(prefix: str, content: str) -> None:
 
 
 def test_registry_names() -> None:
-    assert DRAFT_PARSERS == {"essay_idea_last": parse_essay_idea_last, "essay_block": parse_essay_block}
+    assert DRAFT_PARSERS == {
+        "essay_idea_last": parse_essay_idea_last,
+        "essay_block": parse_essay_block,
+        "essay_block_lenient": parse_essay_block_lenient,
+    }
 
 
 @pytest.mark.parametrize("name", [None, "", "   ", "identity", " identity\n"])
@@ -168,7 +173,7 @@ def test_unknown_draft_parser(name: str) -> None:
     assert isinstance(info.value, ValueError)
     message = str(info.value)
     assert repr(name) in message
-    assert "essay_block, essay_idea_last, identity" in message
+    assert "essay_block, essay_block_lenient, essay_idea_last, identity" in message
 
 
 def test_non_string_draft_parser_name() -> None:

@@ -39,8 +39,9 @@ def test_every_exported_name_exists() -> None:
 
 def test_draft_parsers_module_has_upstreams_names_over_the_one_registry() -> None:
     assert draft_parsers.DRAFT_PARSERS_REGISTRY is core_draft_parsers.DRAFT_PARSERS
-    assert set(draft_parsers.DRAFT_PARSERS_REGISTRY) == {"essay_idea_last", "essay_block"}
+    assert set(draft_parsers.DRAFT_PARSERS_REGISTRY) == {"essay_idea_last", "essay_block", "essay_block_lenient"}
     assert draft_parsers.parse_essay_block is core_draft_parsers.parse_essay_block
+    assert draft_parsers.parse_essay_block_lenient is core_draft_parsers.parse_essay_block_lenient
     assert draft_parsers.parse_essay_idea_last is core_draft_parsers.parse_essay_idea_last
 
 
@@ -49,6 +50,7 @@ def test_draft_parsers_module_has_upstreams_names_over_the_one_registry() -> Non
     [
         ("essay_block", "parse_essay_block"),
         ("  essay_idea_last\t", "parse_essay_idea_last"),  # upstream strips the name
+        ("essay_block_lenient", "parse_essay_block_lenient"),  # upstream HEAD's
     ],
 )
 def test_get_draft_parser_finds_registered_names(name: str, expected: str) -> None:
