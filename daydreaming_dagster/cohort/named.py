@@ -96,6 +96,8 @@ def append_combo_catalog(data_root: Path, combos: Sequence[Combination]) -> int:
 def known_combinations(data_root: Path, raw: RawData, config: ExperimentConfig) -> dict[str, Combination]:
     """Every combo a spec may name: the catalog, the curated selection, the active concepts'."""
     found = read_combo_catalog(data_root)
+    if not raw.selects_by_flags:  # an upstream HEAD root: no active concepts, the catalog is all
+        return found
     try:
         for combo in build_combinations(raw, k_max=config.k_max, description_level=config.description_level):
             found.setdefault(combo.combo_id, combo)

@@ -100,9 +100,11 @@ def load_cohort(
             stage: list(getattr(tables, STAGE_FACTS[stage].task_table)[STAGE_FACTS[stage].template_column])
             for stage in STAGES
         }
+        for stage, ids in used.items():
+            raw.require_usable(stage, sorted(set(ids)))  # inactive rows are not checked when loaded
         check_active_templates(raw, used)
         return Cohort(Path(data_root), raw, config, tables.combinations, tables, name, plan.membership)
-    if not getattr(raw, "selects_by_flags", True):
+    if not raw.selects_by_flags:
         raise InputError([InputProblem(
             Path(data_root) / "1_raw", None, None,
             "this data root's catalogs have no active flags: its cohorts are chosen by specs",

@@ -201,7 +201,8 @@ def test_a_full_disk_keeps_every_paid_answer_and_the_rerun_pays_only_distinct_ca
     assert "No space left" in out and "no space left on device" in out and str(root) in out
     paid = server.completion_count
     assert 0 < paid < DISTINCT_CALLS and server.duplicate_completions() == {}
-    assert "kept in" in out  # answers the disk refused went to the run's spill file
+    # Whether an answer had to go to the spill file depends on timing (tests/engine/test_spill.py
+    # covers that path deterministically); what must hold is that none is paid again.
 
     monkeypatch.undo()  # space is freed
     monkeypatch.setenv("DD_LLM_BASE_URL", server.base_url)
