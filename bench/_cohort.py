@@ -261,7 +261,8 @@ def generate_in_process(root: Path, *, concurrency: int = 2, stages: Sequence[st
 
     Writes the same task tables and gen_ids as ``daydream run`` (same inputs, no DD_COHORT).
     """
-    from daydreaming_dagster.cohort.pipeline import load_cohort, run_items, save_task_tables
+    from daydreaming_dagster.cohort.pipeline import load_cohort, save_task_tables
+    from daydreaming_dagster.cohort.runner import CohortRunner
     from daydreaming_dagster.core.config import load_experiment_config
     from daydreaming_dagster.engine.store import STAGES
     from daydreaming_dagster.testing.engine_kit import make_context
@@ -273,7 +274,7 @@ def generate_in_process(root: Path, *, concurrency: int = 2, stages: Sequence[st
     provider = ScriptedProvider()
     context = make_context(root, cohort, provider, run_id="bench-prefill")
     items = cohort.items([s for s in STAGES if s in stages])
-    summary = run_items(context, cohort.specs(), items, concurrency=concurrency)
+    summary = CohortRunner(context, cohort.specs(), concurrency=concurrency).run(items)
     if not summary.ok:
         raise SystemExit(f"in-process generation failed: {summary.failures[:3]}")
     return {"generations": len(items), "wall_s": summary.wall_s, "llm_calls": summary.llm_calls}

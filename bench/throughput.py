@@ -81,7 +81,8 @@ def http_part(
 
 
 def _in_process(root: Path, stages_runs: list[list[str]], *, cache: bool) -> list[dict[str, Any]]:
-    from daydreaming_dagster.cohort.pipeline import load_cohort, run_items, save_task_tables
+    from daydreaming_dagster.cohort.pipeline import load_cohort, save_task_tables
+    from daydreaming_dagster.cohort.runner import CohortRunner
     from daydreaming_dagster.core.config import load_experiment_config
     from daydreaming_dagster.testing.engine_kit import make_context
     from daydreaming_dagster.testing.mock_llm import ScriptedProvider
@@ -94,7 +95,7 @@ def _in_process(root: Path, stages_runs: list[list[str]], *, cache: bool) -> lis
     out = []
     for stages in stages_runs:
         items = cohort.items(stages)  # type: ignore[arg-type]
-        summary = run_items(context, specs, items, concurrency=1)
+        summary = CohortRunner(context, specs, concurrency=1).run(items)
         assert summary.ok, summary.failures[:3]
         out.append({
             "stages": "+".join(stages),

@@ -350,8 +350,8 @@ def _run_prepared(
     from daydreaming_dagster.cli._progress import PlainStopNotice, RichStageProgress
     from daydreaming_dagster.cli.plan import usd
     from daydreaming_dagster.cohort.budget import read_spend
-    from daydreaming_dagster.cohort.pipeline import run_items, save_task_tables
-    from daydreaming_dagster.cohort.runner import failure_groups, generation_slots
+    from daydreaming_dagster.cohort.pipeline import save_task_tables
+    from daydreaming_dagster.cohort.runner import CohortRunner, failure_groups, generation_slots
     from daydreaming_dagster.core.errors import describe_os_error, is_disk_full
     from daydreaming_dagster.core.settings import dagster_home
     from daydreaming_dagster.results.writer import write_all_results
@@ -395,10 +395,9 @@ def _run_prepared(
             context.store, cohort.tables, warn=lambda text: _warn(console, text), cohort=cohort.name
         )
     try:
-        summary = run_items(
+        summary = CohortRunner(
             context,
             specs,
-            items,
             concurrency=generation_slots(config.concurrency),
             force=args.force,
             progress=progress,
@@ -407,7 +406,7 @@ def _run_prepared(
             stop=stop,
             abandon=abandon,
             grace_s=grace_s,
-        )
+        ).run(items)
     except BaseException:
         if reporter is not None:  # writes what is still queued
             console.print(reporter.close().line(reporter.where))

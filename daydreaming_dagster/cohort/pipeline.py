@@ -3,13 +3,12 @@
 ``load_cohort`` validates every input and builds the task tables (nothing is written and no call is
 made if an input is bad); ``prepare_run`` is the one run setup (a writable data root, every model
 the pending generations need usable and priced, the journal and the spill file ready, the engine's
-context and the spending caps); ``run_items`` generates.
+context and the spending caps); ``CohortRunner`` (``cohort/runner.py``) generates.
 """
 
 from __future__ import annotations
 
 import os
-import threading
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -28,11 +27,6 @@ from daydreaming_dagster.cohort.prices import (
     unknown_prices,
 )
 from daydreaming_dagster.cohort.runner import (
-    Admission,
-    CohortRunner,
-    ProgressReporter,
-    RunObserver,
-    RunSummary,
     WorkItem,
     work_items,
 )
@@ -200,35 +194,6 @@ def check_models(
     used = {specs[item.stage].model_id(item.row) for item in items}
     prices = resolve_prices(raw, client, used, catalogues, data_root=data_root)
     return ModelCheck(pending, catalogues, prices, not_ready, problems)
-
-
-def run_items(
-    context: GenerationContext,
-    specs: Mapping[Stage, StageSpec],
-    items: Sequence[WorkItem],
-    *,
-    concurrency: int,
-    force: bool = False,
-    progress: ProgressReporter | None = None,
-    admission: Admission | None = None,
-    observers: Sequence[RunObserver] = (),
-    stop: threading.Event | None = None,
-    abandon: threading.Event | None = None,
-    grace_s: float = 120.0,
-) -> RunSummary:
-    runner = CohortRunner(
-        context,
-        specs,
-        concurrency=concurrency,
-        force=force,
-        progress=progress,
-        admission=admission,
-        observers=observers,
-        stop=stop,
-        abandon=abandon,
-        grace_s=grace_s,
-    )
-    return runner.run(items)
 
 
 # Folders a run writes into (besides the generations' own): checked before any call.
