@@ -59,5 +59,5 @@ def run(args: argparse.Namespace) -> int:
             if args.delete:
                 shutil.rmtree(store.gen_dir(stage, gen_id))
     verb = "deleted" if args.delete else "found"
-    console.print(f"{total} orphaned generation folder(s) {verb} (cohort {cohort.tables.cohort_id}).")
+    console.print(f"{total} generation folder(s) that no cohort lists {verb}.")
     return EXIT_OK

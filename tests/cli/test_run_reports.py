@@ -62,7 +62,7 @@ def test_adding_a_concept_explains_the_cohort_change_and_reports_orphans(
 
     assert main(["orphans", "--data-root", str(root)]) == EXIT_OK
     listed = capsys.readouterr().out
-    assert "6 orphaned generation folder(s) found" in listed
+    assert "6 generation folder(s) that no cohort lists found" in listed
     assert len(list((root / "gens" / "evaluation").iterdir())) == 18  # listing deletes nothing
     assert main(["orphans", "--data-root", str(root), "--delete"]) == EXIT_OK
     assert len(list((root / "gens" / "evaluation").iterdir())) == 12
