@@ -117,14 +117,23 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--combos", type=int, default=3000)
     parser.add_argument("--keep", type=Path, default=None, help="build the data root here and keep it")
+    parser.add_argument("--reuse", action="store_true", help="with --keep: measure the data root already there")
     args = parser.parse_args()
     shape = Shape(combos=args.combos, draft_templates=3, essay_templates=2, evaluation_templates=2, evaluation_models=2)
     root = args.keep or Path(tempfile.mkdtemp(prefix="dd-cohorts-")) / "data"
-    if root.exists():
-        shutil.rmtree(root)
-    write_data_root(root, shape)
-    names = write_specs(root, shape)
-    generations = write_generations(root, names)
+    if args.reuse and root.is_dir():
+        generations = sum(1 for stage in ("draft", "essay", "evaluation") for _ in (root / "gens" / stage).iterdir())
+    else:
+        if root.exists():
+            shutil.rmtree(root)
+        write_data_root(root, shape)
+        names = write_specs(root, shape)
+        generations = write_generations(root, names)
+    # A data root that ran has its payment journal; made here once, as a run's setup would.
+    from daydreaming_dagster.cohort.budget import ensure_journal
+    from daydreaming_dagster.engine.store import GensStore
+
+    ensure_journal(root, GensStore(root))
     rows: list[dict[str, Any]] = []
     load_before = loadavg()[0]
     with fake_server(0.0) as base_url:
