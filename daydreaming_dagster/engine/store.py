@@ -167,13 +167,19 @@ class GensStore:
         except FileNotFoundError:
             pass
 
+    @staticmethod
+    def _bytes(path: str) -> bytes | None:
+        try:
+            with open(path, "rb") as fh:
+                return fh.read()
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+
     def read(self, stage: Stage, gen_id: str, name: str) -> str | None:
         """The file's text, or None when it does not exist (DamagedFileError when it is not UTF-8)."""
         path = self._file(stage, gen_id, name)
-        try:
-            with open(path, "rb") as fh:
-                data = fh.read()
-        except (FileNotFoundError, NotADirectoryError):
+        data = self._bytes(path)
+        if data is None:
             return None
         try:
             return data.decode("utf-8")
@@ -183,10 +189,8 @@ class GensStore:
     def load_record(self, stage: Stage, gen_id: str) -> GenerationRecord | None:
         """The generation's record, None when absent; DamagedFileError when it cannot be read."""
         path = self._file(stage, gen_id, METADATA)
-        try:
-            with open(path, "rb") as fh:
-                data = fh.read()
-        except (FileNotFoundError, NotADirectoryError):
+        data = self._bytes(path)
+        if data is None:
             return None
         try:
             return GenerationRecord.from_json(data, task_key_names=STAGE_FACTS[stage].task_keys)

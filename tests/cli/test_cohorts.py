@@ -13,19 +13,11 @@ import pytest
 
 from daydreaming_dagster.cli import EXIT_BUDGET, EXIT_OK, main
 from daydreaming_dagster.cohort.budget import read_spend
-from daydreaming_dagster.llm import reset_circuit_breakers
 from daydreaming_dagster.testing.fake_openai_server import FakeOpenAIServer
 from daydreaming_dagster.testing.sample_data import MODEL_ID
 from tests.cli.test_money_safe import PRICES, priced_root, server_paid
 
 AXES = ["combo_id", "draft_template", "draft_llm", "essay_template", "essay_llm", "evaluation_template", "evaluation_llm"]
-
-
-@pytest.fixture(autouse=True)
-def _fresh_circuit_breakers() -> Iterator[None]:
-    reset_circuit_breakers()
-    yield
-    reset_circuit_breakers()
 
 
 @pytest.fixture

@@ -22,7 +22,6 @@ from daydreaming_dagster.cli import EXIT_BAD_INPUT, EXIT_BUDGET, EXIT_FAILED, EX
 from daydreaming_dagster.cohort.budget import read_spend
 from daydreaming_dagster.engine import store as store_module
 from daydreaming_dagster.engine.ledger import PaymentJournal
-from daydreaming_dagster.llm import reset_circuit_breakers
 from daydreaming_dagster.testing.fake_openai_server import FakeOpenAIServer
 from daydreaming_dagster.testing.mock_llm import canned_compat_usage
 from daydreaming_dagster.testing.sample_data import write_wide_data_root
@@ -30,13 +29,6 @@ from daydreaming_dagster.testing.sample_data import write_wide_data_root
 MODEL = "vendor/gen-a"
 PRICES = {MODEL: (1e-6, 1e-5)}
 DISTINCT_CALLS = 60  # write_wide_data_root: 15 drafts + 15 llm essays + 30 evaluations
-
-
-@pytest.fixture(autouse=True)
-def _fresh_circuit_breakers() -> Iterator[None]:
-    reset_circuit_breakers()
-    yield
-    reset_circuit_breakers()
 
 
 def priced_root(path: Path, *, concepts: int = 6) -> Path:
