@@ -141,16 +141,14 @@ def product_warnings_shown() -> Iterator[None]:
 
 def parse_stages(console: Console, text: str) -> list[Stage] | None:
     """The ``--stages`` flag in pipeline order, or None after printing what is wrong."""
+    from daydreaming_dagster.core.errors import SettingError
     from daydreaming_dagster.core.stages import stage_order
 
     try:
-        stages = stage_order(text.split(","))
-        if not stages:
-            raise ValueError("no stage given")
-    except ValueError as exc:
+        return stage_order(text.split(","))
+    except SettingError as exc:
         print_error(console, "Bad flag:", f"--stages {text!r}: {exc}. Fix: e.g. --stages draft,essay")
         return None
-    return stages
 
 
 def check_positive(console: Console, **flags: int | None) -> bool:

@@ -11,6 +11,7 @@ from daydreaming_dagster.cli._common import (
     add_cohort,
     add_data_root,
     make_console,
+    parse_stages,
     print_error,
 )
 
@@ -37,7 +38,6 @@ def run(args: argparse.Namespace) -> int:
 
     from rich.table import Table
 
-    from daydreaming_dagster.core.stages import stage_order
     from daydreaming_dagster.inputs import InputError
     from daydreaming_dagster.results.reparse import (
         ACTIONS,
@@ -49,10 +49,8 @@ def run(args: argparse.Namespace) -> int:
     )
 
     console = make_console()
-    try:
-        stages = stage_order(args.stages.split(","))
-    except ValueError as exc:
-        print_error(console, "Bad flag", f"--stages: {exc}. Fix: e.g. --stages evaluation")
+    stages = parse_stages(console, args.stages)
+    if stages is None:
         return EXIT_BAD_INPUT
     try:
         summary = reparse(Path(args.data_root), stages, cohort=args.cohort)

@@ -101,6 +101,13 @@ class TemplateProblem(DaydreamError, ValueError):
         super().__init__(f"{where}:{at} {detail}." + (f" Fix: {fix}." if fix else ""))
 
 
+class RecordProblem(DaydreamError, ValueError):
+    """A metadata.json or cache entry cannot be read as a record; ``str()`` says why (not where).
+
+    The store names the file and turns it into a ``DamagedFileError`` warning; it never ends a run.
+    """
+
+
 class ResultsInputError(DaydreamError, RuntimeError):
     """There is nothing to summarize yet (no task tables, no membership)."""
 

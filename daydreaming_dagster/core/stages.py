@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Literal
 
+from daydreaming_dagster.core.errors import SettingError
+
 Stage = Literal["draft", "essay", "evaluation"]
 TASKS_DIR = "2_tasks"  # the task tables' folder under the data root
 SELECTION_FILE = "selected_combo_mappings.csv"  # 2_tasks/<file>: the cohort's combinations
@@ -106,9 +108,11 @@ def child_of(stage: Stage) -> Stage | None:
 
 
 def stage_order(stages: Iterable[str]) -> list[Stage]:
-    """The given stage names in pipeline order; ValueError naming the unknown ones."""
+    """The given stage names in pipeline order; SettingError naming the unknown ones, or none given."""
     wanted = {s.strip() for s in stages if s.strip()}
     unknown = wanted - set(STAGES)
     if unknown:
-        raise ValueError(f"unknown stage(s) {', '.join(sorted(unknown))}; choose from {', '.join(STAGES)}")
+        raise SettingError(f"unknown stage(s) {', '.join(sorted(unknown))}; choose from {', '.join(STAGES)}")
+    if not wanted:
+        raise SettingError(f"no stage given; choose from {', '.join(STAGES)}")
     return [s for s in STAGES if s in wanted]

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from daydreaming_dagster.core.errors import RecordProblem
 from daydreaming_dagster.llm import LLMResponse
 
 SCHEMA_VERSION = 2
@@ -43,15 +44,14 @@ STATUS_FAILED = Status.FAILED
 
 # A generation's state as readers see it (the view, reports, ``daydream cohorts``): the recorded
 # status, or what the folder shows when there is none.
-COMPLETE, FAILED, INCOMPLETE, NOT_GENERATED = "complete", "failed", "incomplete", "not generated"
+COMPLETE, FAILED = Status.COMPLETE.value, Status.FAILED.value
+INCOMPLETE, NOT_GENERATED = "incomplete", "not generated"
 STATES = (COMPLETE, FAILED, INCOMPLETE, NOT_GENERATED)
 
 # Upstream's keys, in its order; ``cohort_id`` is written only when there is one.
+__all__ = ["GenerationRecord", "RecordProblem", "Status", "migrate_metadata", "schema_version"]
+
 UPSTREAM_KEYS = ("stage", "gen_id", "parent_gen_id", "template_id", "model_id", "task_id", "function", "run_id")
-
-
-class RecordProblem(ValueError):
-    """metadata.json cannot be read as a generation record; ``str()`` says why (not where)."""
 
 
 def _text(data: Mapping[str, Any], key: str, *, optional: bool = True) -> str | None:
