@@ -143,7 +143,7 @@ def machine() -> dict[str, Any]:
     import dagster
 
     return {
-        "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "cores": os.cpu_count(),
         "python": platform.python_version(),
         "dagster": dagster.__version__,

@@ -7,10 +7,10 @@ reads it at run start is ``ExperimentResource`` in ``resources/settings.py``.
 
 from __future__ import annotations
 
+import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-import tomllib
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from daydreaming_dagster.core.errors import SettingError

@@ -18,7 +18,7 @@ import os
 import tempfile
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -210,7 +210,7 @@ class PriceBook:
         """Replace the prices of ``endpoint`` with ``models`` (fetched today unless told)."""
         if not endpoint:
             raise LLMConfigurationError("PriceBook.update needs an endpoint")
-        when = fetched_at if fetched_at is not None else datetime.now(timezone.utc).date()
+        when = fetched_at if fetched_at is not None else datetime.now(UTC).date()
         self._endpoints[endpoint] = _Endpoint(
             when.isoformat(), {m.id: (m.prompt_price, m.completion_price) for m in models}
         )

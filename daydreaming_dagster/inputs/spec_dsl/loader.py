@@ -11,13 +11,13 @@ import csv
 import io
 import json
 import re
+import tomllib
 from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-import tomllib
 import yaml
 
 from daydreaming_dagster.core.errors import InputError
