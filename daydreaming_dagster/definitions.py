@@ -14,6 +14,7 @@ from dagster import Definitions, define_asset_job, load_assets_from_modules
 
 from daydreaming_dagster.assets import group_generation, group_results, group_task_definitions
 from daydreaming_dagster.core.paths import default_data_root
+from daydreaming_dagster.core.stages import TASKS_DIR
 from daydreaming_dagster.resources.io_managers import CSVIOManager
 from daydreaming_dagster.resources.llm import LLMResource
 from daydreaming_dagster.resources.settings import DataRootResource, ExperimentResource
@@ -31,7 +32,7 @@ def build_resources(data_root: str | None = None, llm: LLMResource | None = None
         "experiment_config": ExperimentResource(),
         "llm": llm or LLMResource(),
         # The default cohort's task tables (2_tasks); result tables are written by results/ per cohort.
-        "tasks_io_manager": CSVIOManager(base_path=str(Path(root) / "2_tasks")),
+        "tasks_io_manager": CSVIOManager(base_path=str(Path(root) / TASKS_DIR)),
     }
     return resources
 

@@ -45,8 +45,8 @@ from daydreaming_dagster.cohort.tasks import (
     build_draft_tasks,
     build_essay_tasks,
     build_evaluation_tasks,
+    cohort_of_essays,
     read_task_table,
-    resolve_cohort,
     write_manifest,
 )
 from daydreaming_dagster.core.config import EXPERIMENT_FILE
@@ -124,8 +124,9 @@ def evaluation_tasks(
 ) -> pd.DataFrame:
     """Essays x evaluation models x evaluation templates; ids salted with the cohort."""
     inputs = run_inputs(context, data_root, experiment_config)
-    combo_ids = list(essay_generation_tasks["combo_id"]) or list(selected_combo_ids(data_root))
-    cohort, manifest = resolve_cohort(inputs.raw, combo_ids, cohort_from_env())
+    cohort, manifest = cohort_of_essays(
+        inputs.raw, essay_generation_tasks, selected_combo_ids(data_root), cohort_from_env()
+    )
     manifest_path = write_manifest(data_root.root, cohort, manifest)
     ensure_cohort_partition(context.instance, DEFAULT_COHORT)  # its results partition, sensor or not
     frame = build_evaluation_tasks(

@@ -20,7 +20,13 @@ from typing import Any
 import pandas as pd
 
 from daydreaming_dagster.cohort.runner import WorkItem
-from daydreaming_dagster.cohort.tasks import TABLE_FILES, TASKS_DIR, TaskTables, read_task_table
+from daydreaming_dagster.cohort.tasks import (
+    TABLE_FILES,
+    TASKS_DIR,
+    TaskTables,
+    manifest_path,
+    read_task_table,
+)
 from daydreaming_dagster.core.stages import STAGE_FACTS, STAGES, Stage
 from daydreaming_dagster.engine.flow import GenerationContext, GenerationError, StageSpec, plan_call
 from daydreaming_dagster.engine.store import GensStore
@@ -95,7 +101,7 @@ class CohortChange:
 
 def _manifest(data_root: Path, cohort_id: str) -> dict[str, Any] | None:
     try:
-        value = json.loads((data_root / "cohorts" / cohort_id / "manifest.json").read_text(encoding="utf-8"))
+        value = json.loads(manifest_path(data_root, cohort_id).read_text(encoding="utf-8"))
     except (FileNotFoundError, json.JSONDecodeError):
         return None
     return value if isinstance(value, dict) else None

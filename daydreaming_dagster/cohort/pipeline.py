@@ -35,7 +35,7 @@ from daydreaming_dagster.core.config import ExperimentConfig
 from daydreaming_dagster.core.errors import DataRootNotWritable, InputError, InputProblem
 from daydreaming_dagster.core.ids import cohort_from_env
 from daydreaming_dagster.core.layout import CohortLayout, cohort_name
-from daydreaming_dagster.core.stages import STAGE_FACTS, STAGES, Stage
+from daydreaming_dagster.core.stages import STAGE_FACTS, STAGES, TASKS_DIR, Stage
 from daydreaming_dagster.engine.cache import ResponseCache
 from daydreaming_dagster.engine.flow import GenerationContext, Logger, StageSpec
 from daydreaming_dagster.engine.ledger import DEFAULT_COHORT, Payment, PaymentJournal
@@ -197,7 +197,7 @@ def check_models(
 
 
 # Folders a run writes into (besides the generations' own): checked before any call.
-WRITTEN_FOLDERS = ("2_tasks", GENS_DIR, "cache", "ledger", "5_parsing", "6_summary", "7_reporting")
+WRITTEN_FOLDERS = (TASKS_DIR, GENS_DIR, "cache", "ledger", "5_parsing", "6_summary", "7_reporting")
 
 
 def check_writable(data_root: Path) -> None:

@@ -39,7 +39,6 @@ from daydreaming_dagster.engine.flow import GenerationContext, GenerationError, 
 from daydreaming_dagster.engine.ledger import DEFAULT_COHORT
 from daydreaming_dagster.engine.store import PROMPT, GensStore
 from daydreaming_dagster.llm import LLMClient
-from daydreaming_dagster.stages.essay import essay_mode
 
 #: Characters per token assumed when the cohort has no finished generation of a model yet.
 CHARS_PER_TOKEN = 4.0
@@ -342,7 +341,7 @@ def _parent_estimate(
     source: Stage = parent
     if parent == "essay":
         try:
-            if essay_mode(cohort.raw, str(row.get("essay_template") or "")) == "copy":
+            if specs[parent].generator_mode(specs[parent].template_id(row)) == "copy":
                 source = "draft"  # a copied essay is its draft's text
         except (GenerationError, KeyError):
             pass

@@ -26,6 +26,7 @@ from daydreaming_dagster.core.ids import (
     reserve_gen_id,
     with_replicate,
 )
+from daydreaming_dagster.core.layout import COHORTS_DIR, MANIFEST_FILE
 from daydreaming_dagster.core.stages import SELECTION_FILE, STAGE_FACTS, TASKS_DIR
 from daydreaming_dagster.engine.store import atomic_write_text
 from daydreaming_dagster.inputs import RawData
@@ -123,6 +124,14 @@ def resolve_cohort(raw: RawData, combo_ids: Sequence[str], cohort_env: str | Non
     return cohort_env or compute_cohort_id(manifest), manifest
 
 
+def cohort_of_essays(
+    raw: RawData, essays: pd.DataFrame, selected_combo_ids: Sequence[str], cohort_env: str | None
+) -> tuple[str, dict[str, Any]]:
+    """The cohort id and manifest of a cohort's essays: the manifest lists their combos, or the
+    selection's when there are no essays (upstream's fallback)."""
+    return resolve_cohort(raw, list(essays["combo_id"]) or list(selected_combo_ids), cohort_env)
+
+
 def build_evaluation_tasks(
     raw: RawData, essays: pd.DataFrame, *, cohort: str, replicates: int = 1
 ) -> pd.DataFrame:
@@ -163,7 +172,7 @@ def build_task_tables(
 ) -> TaskTables:
     drafts = build_draft_tasks(raw, combos, cohort=cohort_env, replicates=draft_replicates)
     essays = build_essay_tasks(raw, drafts, cohort=cohort_env, replicates=essay_replicates)
-    cohort_id, manifest = resolve_cohort(raw, list(essays["combo_id"]) or [c.combo_id for c in combos], cohort_env)
+    cohort_id, manifest = cohort_of_essays(raw, essays, [c.combo_id for c in combos], cohort_env)
     evaluations = build_evaluation_tasks(raw, essays, cohort=cohort_id, replicates=evaluation_replicates)
     return TaskTables(list(combos), selection_table(combos), drafts, essays, evaluations, cohort_id, manifest)
 
@@ -194,9 +203,14 @@ def write_task_tables(data_root: Path, tables: TaskTables) -> dict[str, Path]:
     return written
 
 
+def manifest_path(data_root: Path, cohort_id: str) -> Path:
+    """``cohorts/<cohort_id>/manifest.json``: upstream's place for a cohort id's manifest."""
+    return Path(data_root) / COHORTS_DIR / cohort_id / MANIFEST_FILE
+
+
 def write_manifest(data_root: Path, cohort_id: str, manifest: Mapping[str, Any]) -> Path:
-    """``cohorts/<cohort_id>/manifest.json`` in upstream's format (indent 2, no trailing newline)."""
-    path = Path(data_root) / "cohorts" / cohort_id / "manifest.json"
+    """The manifest in upstream's format (indent 2, no trailing newline)."""
+    path = manifest_path(data_root, cohort_id)
     atomic_write_text(path, json.dumps(manifest, ensure_ascii=False, indent=2))
     return path
 

@@ -44,7 +44,7 @@ from daydreaming_dagster.engine.ledger import (
 )
 from daydreaming_dagster.engine.record import STATUS_COMPLETE, STATUS_FAILED, GenerationRecord
 from daydreaming_dagster.engine.spill import KIND_ANSWER, KIND_PAYMENT, AnswerSpill
-from daydreaming_dagster.engine.store import PARSED, PROMPT, RAW, GensStore
+from daydreaming_dagster.engine.store import METADATA, PARSED, PROMPT, RAW, GensStore
 from daydreaming_dagster.engine.templates import TemplateProblem
 from daydreaming_dagster.engine.templates import render_prompt as _render
 from daydreaming_dagster.llm import LLMClient, LLMError, LLMResponse, ModelRoute
@@ -295,7 +295,7 @@ def _prepare(context: GenerationContext, task_row: TaskRow, spec: StageSpec, gen
         return _Prepared(template_id, mode, payload, None)
     try:
         source = spec.template_loader(template_id)
-        prompt = render_prompt(source, payload, where=f"{spec.stage} template '{template_id}'")
+        prompt = render_prompt(source, payload, where=f"{spec.template_kind} template '{template_id}'")
     except TemplateProblem as exc:
         raise GenerationError(
             str(exc),
@@ -448,7 +448,7 @@ def _generate_claimed(
         record.status, record.error = STATUS_FAILED, {"message": message, **detail}
         record.started_at, record.finished_at = started_at, _now()
         record.duration_s = round(time.perf_counter() - t0, 4)
-        _write(store, stage, gen_id, "metadata.json", record.to_json(), what=message)
+        _write(store, stage, gen_id, METADATA, record.to_json(), what=message)
         error = GenerationError(message, metadata={"gen_id": gen_id, "stage": stage, **detail}, cause=cause)
         error.response, error.cache_hit = record.response, cache_hit
         return error
@@ -498,7 +498,7 @@ def _generate_claimed(
     duration = time.perf_counter() - t0
     record.parser, record.status = parser.name, STATUS_COMPLETE
     record.started_at, record.finished_at, record.duration_s = started_at, _now(), round(duration, 4)
-    _write(store, stage, gen_id, "metadata.json", record.to_json(), what=saved)  # last: marks it complete
+    _write(store, stage, gen_id, METADATA, record.to_json(), what=saved)  # last: marks it complete
     return GenerationOutcome(record=record, raw=raw, parsed=parsed, cache_hit=cache_hit, duration_s=duration)
 
 

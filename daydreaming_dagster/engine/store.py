@@ -34,7 +34,6 @@ PROMPT = "prompt.txt"
 RAW = "raw.txt"
 PARSED = "parsed.txt"
 METADATA = "metadata.json"
-GEN_FILES = (PROMPT, RAW, PARSED, METADATA)
 GENS_DIR = "gens"
 
 _REPORTED: set[str] = set()  # damaged files already warned about by this process
@@ -188,12 +187,22 @@ class GensStore:
 
     def load_record(self, stage: Stage, gen_id: str) -> GenerationRecord | None:
         """The generation's record, None when absent; DamagedFileError when it cannot be read."""
+        found = self.load_record_text(stage, gen_id)
+        return None if found is None else found[0]
+
+    def load_record_text(self, stage: Stage, gen_id: str) -> tuple[GenerationRecord, str] | None:
+        """The record and the file's text (for readers that keep it), None when absent;
+        DamagedFileError when it cannot be read."""
         path = self._file(stage, gen_id, METADATA)
         data = self._bytes(path)
         if data is None:
             return None
         try:
-            return GenerationRecord.from_json(data, task_key_names=STAGE_FACTS[stage].task_keys)
+            try:
+                text = data.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise RecordProblem(f"not UTF-8 text (byte {exc.start})") from None
+            return GenerationRecord.from_json(text, task_key_names=STAGE_FACTS[stage].task_keys), text
         except RecordProblem as exc:
             raise DamagedFileError(path, str(exc)) from None
 

@@ -17,7 +17,8 @@ from typing import Any
 
 import pandas as pd
 
-from daydreaming_dagster.core.stages import STAGES
+from daydreaming_dagster.core.stages import STAGE_FACTS, STAGES
+from daydreaming_dagster.engine.record import GenerationRecord
 from daydreaming_dagster.engine.store import METADATA, PARSED, PROMPT, RAW
 from daydreaming_dagster.results.lineage import (
     COMPLETE,
@@ -34,7 +35,7 @@ CONSISTENCY_COLUMNS = [
 ]
 
 
-def _issues(row: Mapping[Any, Any], metadata: Mapping[str, Any] | None, files: set[str],
+def _issues(row: Mapping[Any, Any], record: GenerationRecord | None, files: set[str],
             statuses: Mapping[tuple[str, str], str]) -> list[str]:
     status = row["status"]
     if status == NOT_GENERATED:
@@ -44,21 +45,22 @@ def _issues(row: Mapping[Any, Any], metadata: Mapping[str, Any] | None, files: s
     if status == INCOMPLETE:
         return [f"incomplete: {row['error']}"]
     issues = []
-    assert metadata is not None
-    if str(metadata.get("gen_id", row["gen_id"])) != row["gen_id"]:
-        issues.append(f"metadata.json names gen_id {metadata.get('gen_id')!r}")
-    if str(metadata.get("stage", row["stage"])) != row["stage"]:
-        issues.append(f"metadata.json names stage {metadata.get('stage')!r}")
-    if row["parent_gen_id"] and str(metadata.get("parent_gen_id") or "") != row["parent_gen_id"]:
+    assert record is not None  # a complete generation's record was read for the view
+    if record.gen_id and record.gen_id != row["gen_id"]:
+        issues.append(f"{METADATA} names gen_id {record.gen_id!r}")
+    if record.stage and record.stage != row["stage"]:
+        issues.append(f"{METADATA} names stage {record.stage!r}")
+    if row["parent_gen_id"] and record.parent_gen_id != row["parent_gen_id"]:
         issues.append(
-            f"parent in metadata.json is {metadata.get('parent_gen_id')!r}, the task table says {row['parent_gen_id']!r}"
+            f"parent in {METADATA} is {record.parent_gen_id!r}, the task table says {row['parent_gen_id']!r}"
         )
-    for key, column in (("template_id", "template_id"), ("model_id", "model_id")):
-        if metadata.get(key) and row[column] and str(metadata[key]) != row[column]:
-            issues.append(f"{key} in metadata.json is {metadata[key]!r}, the task table says {row[column]!r}")
-    if metadata.get("mode", "llm") != "copy" and PROMPT not in files:
-        issues.append("prompt.txt missing")
-    parent_stage = {"essay": "draft", "evaluation": "essay"}.get(row["stage"])
+    for key in ("template_id", "model_id"):
+        value = getattr(record, key)
+        if value and row[key] and value != row[key]:
+            issues.append(f"{key} in {METADATA} is {value!r}, the task table says {row[key]!r}")
+    if record.mode != "copy" and PROMPT not in files:
+        issues.append(f"{PROMPT} missing")
+    parent_stage = STAGE_FACTS[row["stage"]].parent
     if parent_stage and statuses.get((parent_stage, row["parent_gen_id"])) != COMPLETE:
         issues.append(f"its {parent_stage} {row['parent_gen_id']} is not complete")
     return issues
@@ -71,7 +73,8 @@ def consistency_report(view: CohortView) -> pd.DataFrame:
     for row in records(gens):
         gen_dir = row["gen_dir"]
         files = set(os.listdir(gen_dir)) if os.path.isdir(gen_dir) else set()
-        issues = _issues(row, view.metadata(row["stage"], row["gen_id"]), files, statuses)
+        record = view.record(row["stage"], row["gen_id"]) if row["status"] == COMPLETE else None
+        issues = _issues(row, record, files, statuses)
         rows.append({
             "gen_id": row["gen_id"], "stage": row["stage"], "task_id": row["task_id"], "gen_dir": gen_dir,
             "in_cohort": True, "status": row["status"], "dir_exists": bool(files),

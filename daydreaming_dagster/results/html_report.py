@@ -34,12 +34,14 @@ from typing import Any
 
 import pandas as pd
 
+from daydreaming_dagster.core.stages import STAGE_FACTS, STAGES
 from daydreaming_dagster.engine.store import PARSED, PROMPT, RAW
 from daydreaming_dagster.results import compare, scale, tables
 from daydreaming_dagster.results._report_static import PAGE_CSS, PAGE_JS
 from daydreaming_dagster.results.lineage import (
     COMPLETE,
     FAILED,
+    INCOMPLETE,
     STATUSES,
     CohortView,
     load_cohort_view,
@@ -47,7 +49,7 @@ from daydreaming_dagster.results.lineage import (
     records,
 )
 
-STAGE_CODES = {"draft": 0, "essay": 1, "evaluation": 2}
+STAGE_CODES = {stage: code for code, stage in enumerate(STAGES)}
 # Fields of one generation row in the embedded data (the page's script reads them by position).
 GEN_FIELDS = [
     "stage", "id", "parent", "status", "template", "model", "combo", "score", "error", "kind",
@@ -96,13 +98,12 @@ def _generation_rows(view: CohortView) -> tuple[list[list[Any]], list[str], list
         {"id": c, "concepts": [view.concept_names.get(k, k) for k in view.combos.get(c, ())]} for c in combo_ids
     ]
     position = {(s, g): i for i, (s, g) in enumerate(zip(gens["stage"], gens["gen_id"], strict=True))}
-    parent_stage = {"essay": "draft", "evaluation": "essay"}
     parsed_texts: dict[int, str | None] = {}
     rows: list[list[Any]] = []
     for i, g in enumerate(records(gens)):
         stage = g["stage"]
         gen_dir = g["gen_dir"]
-        parent = position.get((parent_stage.get(stage, ""), g["parent_gen_id"]), -1)
+        parent = position.get((STAGE_FACTS[stage].parent or "", g["parent_gen_id"]), -1)
         prompt, raw, parsed = (read_text_file(os.path.join(gen_dir, n)) for n in (PROMPT, RAW, PARSED))
         parsed_texts[i] = parsed
         parent_text = parsed_texts.get(parent) if parent >= 0 else None
@@ -296,7 +297,7 @@ def _difference_figures(comparisons: list[compare.Comparison]) -> list[dict[str,
 
 def _failures(view: CohortView) -> dict[str, Any]:
     gens = view.generations
-    failed = gens[gens["status"].isin([FAILED, "incomplete"])]
+    failed = gens[gens["status"].isin([FAILED, INCOMPLETE])]
     counts = (
         failed.groupby(["stage", "status", "failure_kind"]).size().reset_index(name="count")
         if not failed.empty else pd.DataFrame(columns=["stage", "status", "failure_kind", "count"])
@@ -336,7 +337,7 @@ def build_payload(
         "meta": {
             "data_root": str(view.data_root),
             "cohort_id": view.cohort_id,
-            "written_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+            "written_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
             "first_started_at": min(started) if started else None,
             "last_finished_at": max(finished) if finished else None,
             "orphans": len(view.orphans),

@@ -13,7 +13,6 @@ template's scale (``evaluation_templates.csv``, upstream's 0-10 by default); whe
 
 from __future__ import annotations
 
-import json
 import math
 import os
 from collections.abc import Iterator, Mapping
@@ -29,7 +28,7 @@ from daydreaming_dagster.cohort.named import read_membership
 from daydreaming_dagster.cohort.tasks import read_table_file
 from daydreaming_dagster.core.errors import DamagedFileError, ResultsInputError
 from daydreaming_dagster.core.layout import CohortLayout, cohort_name
-from daydreaming_dagster.core.stages import SELECTION_FILE, STAGE_FACTS, STAGES, TASKS_DIR, Stage
+from daydreaming_dagster.core.stages import SELECTION_FILE, STAGE_FACTS, STAGES, Stage
 from daydreaming_dagster.engine.ledger import DEFAULT_COHORT
 from daydreaming_dagster.engine.record import (
     COMPLETE,
@@ -39,13 +38,11 @@ from daydreaming_dagster.engine.record import (
     STATES,
     GenerationRecord,
 )
-from daydreaming_dagster.engine.record import RecordProblem as _RecordProblem
-from daydreaming_dagster.engine.store import METADATA, PARSED, RAW, GensStore, report_damaged
+from daydreaming_dagster.engine.store import PARSED, RAW, GensStore, report_damaged
 from daydreaming_dagster.inputs.loaders import load_score_scales
 from daydreaming_dagster.inputs.types import DEFAULT_SCALE, ScoreScale
 
 STATUSES = STATES  # the view's name for them
-TASK_FILES: Mapping[str, str] = {"selection": SELECTION_FILE, **{s: STAGE_FACTS[s].task_file for s in STAGES}}
 # How a generation got its answer (the export's ``answer``): a call its cohort paid for, an
 # answer stored earlier (the response cache, raw.txt, or another cohort's call), a copy, none.
 ANSWER_PAID, ANSWER_REUSED, ANSWER_COPY = "paid", "reused", "copy"
@@ -81,10 +78,12 @@ class CohortView:
     def layout(self) -> CohortLayout:
         return CohortLayout(self.data_root, self.cohort)
 
-    def metadata(self, stage: str, gen_id: str) -> dict[str, Any] | None:
-        """The generation's metadata.json object (None when absent, torn or not an object)."""
+    def record(self, stage: Stage, gen_id: str) -> GenerationRecord | None:
+        """The generation's record as read for the view (None when absent or damaged)."""
         text = self.metadata_texts.get((stage, gen_id))
-        return None if text is None else parse_metadata(text)
+        if text is None:
+            return None
+        return GenerationRecord.from_json(text, task_key_names=STAGE_FACTS[stage].task_keys)
 
     def stage(self, stage: Stage) -> pd.DataFrame:
         return self.generations[self.generations["stage"] == stage]
@@ -93,10 +92,10 @@ class CohortView:
     def evaluations(self) -> pd.DataFrame:
         return self.stage("evaluation")
 
-    def gen_dir(self, stage: str, gen_id: str) -> Path:
-        return self.data_root / "gens" / stage / gen_id
+    def gen_dir(self, stage: Stage, gen_id: str) -> Path:
+        return GensStore(self.data_root).gen_dir(stage, gen_id)
 
-    def read_text(self, stage: str, gen_id: str, name: str) -> str | None:
+    def read_text(self, stage: Stage, gen_id: str, name: str) -> str | None:
         try:
             return (self.gen_dir(stage, gen_id) / name).read_bytes().decode("utf-8", errors="replace")
         except (FileNotFoundError, NotADirectoryError):
@@ -117,20 +116,6 @@ def read_text_file(path: str) -> str | None:
             return fh.read().decode("utf-8", errors="replace")
     except (FileNotFoundError, NotADirectoryError):
         return None
-
-
-def read_tasks(data_root: Path, name: str) -> pd.DataFrame:
-    """A default-cohort task table (``2_tasks``) as strings (an absent table is an empty frame)."""
-    return read_table_file(Path(data_root) / TASKS_DIR / TASK_FILES[name])
-
-
-def parse_metadata(text: str | bytes) -> dict[str, Any] | None:
-    """A metadata.json object from its text, or None (torn or not an object)."""
-    try:
-        data = json.loads(text)
-    except ValueError:
-        return None
-    return data if isinstance(data, dict) else None
 
 
 def concept_names_of(data_root: Path) -> dict[str, str]:
@@ -332,7 +317,7 @@ def build_cohort_view(
         table = tables.get(stage)
         if table is None or table.empty:
             continue
-        stage_dir = os.path.join(str(root), "gens", stage)
+        stage_dir = str(store.stage_dir(stage))
         for task in records(table):
             gen_id = str(task.get("gen_id") or "")
             if not gen_id:
@@ -341,17 +326,14 @@ def build_cohort_view(
                 continue  # not a folder name: cannot be on disk
             gen_dir = os.path.join(stage_dir, gen_id)
             record, damaged = None, None
-            path = os.path.join(gen_dir, METADATA)
             try:
-                with open(path, "rb") as fh:
-                    data = fh.read()
-                record = GenerationRecord.from_json(data, task_key_names=facts.task_keys)
-                metadata_texts[(stage, gen_id)] = data.decode("utf-8")
-            except (FileNotFoundError, NotADirectoryError):
-                pass
-            except _RecordProblem as exc:  # one damaged file never stops the report
-                damaged = str(exc)
-                report_damaged(DamagedFileError(path, damaged))
+                found = store.load_record_text(stage, gen_id)
+            except DamagedFileError as exc:  # one damaged file never stops the report
+                damaged = exc.reason
+                report_damaged(exc)
+            else:
+                if found is not None:
+                    record, metadata_texts[(stage, gen_id)] = found
             status, error = _state(store, stage, gen_id, gen_dir, record, damaged)
             parent = str(task.get("parent_gen_id") or "")
             replicate = _replicate(task)

@@ -130,7 +130,7 @@ def reparse(
     root = Path(data_root)
     raw_data = load_raw_data(root)
     store = GensStore(root)
-    at = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+    at = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     summary = ReparseSummary()
     wanted = [s for s in STAGES if s in set(stages)]
     for stage in wanted:

@@ -7,14 +7,15 @@ never silently dropped.
 
 from __future__ import annotations
 
-import io
+import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from daydreaming_dagster.engine.store import GensStore, atomic_write_text
+from daydreaming_dagster.cohort.tasks import csv_text
+from daydreaming_dagster.engine.store import PARSED, GensStore, atomic_write_text
 from daydreaming_dagster.inputs.combinations import Combination
 from daydreaming_dagster.inputs.loaders import load_score_scales
 from daydreaming_dagster.inputs.types import DEFAULT_SCALE
@@ -51,7 +52,7 @@ def scores_frame(view: CohortView) -> pd.DataFrame:
     ev = view.evaluations
     if ev.empty:
         return pd.DataFrame(columns=SCORE_COLUMNS)
-    essays_root = view.data_root / "gens" / "essay"
+    essays = GensStore(view.data_root)
     scales = [view.score_scales.get(t, DEFAULT_SCALE) for t in ev["evaluation_template"]]
     frame = pd.DataFrame(
         {
@@ -74,8 +75,8 @@ def scores_frame(view: CohortView) -> pd.DataFrame:
             "score_min": [s.score_min for s in scales],
             "score_max": [s.score_max for s in scales],
             "success_threshold": [s.success_threshold for s in scales],
-            "evaluation_response_path": ev["gen_dir"] + "/parsed.txt",
-            "generation_response_path": [str(essays_root / p / "parsed.txt") for p in ev["parent_gen_id"]],
+            "evaluation_response_path": [os.path.join(d, PARSED) for d in ev["gen_dir"]],
+            "generation_response_path": [os.path.join(essays.gen_dir("essay", p), PARSED) for p in ev["parent_gen_id"]],
             "template_id": ev["evaluation_template"],
             "generation_template": ev["essay_template"],
             "stage": "essay",
@@ -159,13 +160,6 @@ def score_summary(scores: pd.DataFrame) -> pd.DataFrame:
     columns = ["dimension", "value", "count", "n_essays", "mean", "ci_low", "ci_high", "std", "min", "max",
                "failed_or_missing"]
     return summary[columns]
-
-
-def csv_text(frame: pd.DataFrame) -> str:
-    """``DataFrame.to_csv(index=False)`` with ``\\n`` line ends (the task tables' format)."""
-    buffer = io.StringIO()
-    frame.to_csv(buffer, index=False, lineterminator="\n")
-    return buffer.getvalue()
 
 
 def write_csv(path: Path, frame: pd.DataFrame) -> Path:

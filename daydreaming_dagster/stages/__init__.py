@@ -7,27 +7,35 @@ active template once with representative inputs, so a template error stops the r
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 
 from daydreaming_dagster.core.config import ExperimentConfig
 from daydreaming_dagster.core.errors import TemplateProblem
 from daydreaming_dagster.core.stages import STAGES, Stage
-from daydreaming_dagster.engine.flow import Parser, StageSpec
+from daydreaming_dagster.engine.flow import GeneratorMode, Parser, StageSpec
 from daydreaming_dagster.engine.templates import read_template, render_prompt, variables_used
 from daydreaming_dagster.inputs import InputError, InputProblem, RawData
 from daydreaming_dagster.inputs.combinations import Combination
 from daydreaming_dagster.stages import draft, essay, evaluation
 from daydreaming_dagster.stages._common import TemplateInputs
 from daydreaming_dagster.stages.draft import build_draft_spec, draft_parser
-from daydreaming_dagster.stages.essay import ESSAY_PARSER, build_essay_spec, essay_mode
+from daydreaming_dagster.stages.essay import ESSAY_PARSER, build_essay_spec
 from daydreaming_dagster.stages.evaluation import build_evaluation_spec, evaluation_parser
 
 __all__ = [
+    "GENERATOR_MODES",
     "TEMPLATE_INPUTS",
     "build_stage_specs",
     "check_active_templates",
     "parser_for",
 ]
+
+#: llm or copy per template: the stage modules decide (only an essay template can copy).
+GENERATOR_MODES: Mapping[Stage, Callable[[RawData, str], GeneratorMode]] = {
+    "draft": draft.GENERATOR_MODE,
+    "essay": essay.GENERATOR_MODE,
+    "evaluation": evaluation.GENERATOR_MODE,
+}
 
 #: What each stage's templates can use: the stage modules' own descriptions.
 TEMPLATE_INPUTS: Mapping[Stage, TemplateInputs] = {
@@ -72,7 +80,7 @@ def check_active_templates(raw: RawData, used: Mapping[Stage, Iterable[str]] | N
         payload = inputs.sample(raw)
         rows = raw.active_templates(stage) if used is None else [raw.template(stage, t) for t in sorted(set(used[stage]))]
         for row in rows:
-            if stage == "essay" and essay_mode(raw, row.template_id) == "copy":
+            if GENERATOR_MODES[stage](raw, row.template_id) == "copy":
                 continue  # no template is rendered
             path = raw.template_path(stage, row.template_id)
             try:

@@ -9,7 +9,7 @@ from typing import Any
 
 from daydreaming_dagster.core.config import ExperimentConfig
 from daydreaming_dagster.core.stages import STAGE_FACTS, Stage
-from daydreaming_dagster.engine.flow import GenerationContext, GenerationError, TaskRow
+from daydreaming_dagster.engine.flow import GenerationContext, GenerationError, GeneratorMode, TaskRow
 from daydreaming_dagster.engine.store import PARSED
 from daydreaming_dagster.engine.templates import read_template
 from daydreaming_dagster.inputs import RawData
@@ -60,10 +60,20 @@ def load_parent_text(context: GenerationContext, task_row: TaskRow, *, child_sta
     return text
 
 
+def always_llm(raw: RawData, template_id: str) -> GeneratorMode:
+    """Draft and evaluation templates are always sent to a model (only essays can copy)."""
+    return "llm"
+
+
 def common_hooks(
-    raw: RawData, config: ExperimentConfig, stage: Stage, combos: Mapping[str, Combination]
+    raw: RawData,
+    config: ExperimentConfig,
+    stage: Stage,
+    combos: Mapping[str, Combination],
+    generator_mode: Callable[[RawData, str], GeneratorMode],
 ) -> dict[str, Any]:
-    """The StageSpec fields every stage fills the same way, from its facts and settings."""
+    """The StageSpec fields every stage fills the same way, from its facts and settings; the
+    stage module's ``GENERATOR_MODE`` decides llm or copy per template."""
     facts = STAGE_FACTS[stage]
     names = {c.concept_id: c.name for c in raw.concepts}
     max_tokens = int(config.setting(facts.max_tokens_setting))
@@ -79,14 +89,16 @@ def common_hooks(
         combo = combos.get(str(task_row.get("combo_id") or ""))
         return {"concepts": [names.get(cid, cid) for cid in combo.concept_ids]} if combo is not None else {}
 
+    template_kind = stage  # each stage reads its own templates folder and CSV
     return {
         "stage": stage,
-        "template_kind": stage,
+        "template_kind": template_kind,
+        "generator_mode": lambda template_id: generator_mode(raw, template_id),
         "model_selector": model_selector,
         "max_tokens_selector": max_tokens_selector,
         "metadata_extras": metadata_extras,
-        "template_loader": template_loader(raw, stage),
-        "grammar_loader": grammar_loader(raw, stage),
+        "template_loader": template_loader(raw, template_kind),
+        "grammar_loader": grammar_loader(raw, template_kind),
         "temperature": float(config.setting(facts.temperature_setting)),
     }
 

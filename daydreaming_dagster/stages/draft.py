@@ -18,13 +18,15 @@ from daydreaming_dagster.engine.flow import (
 )
 from daydreaming_dagster.inputs import RawData
 from daydreaming_dagster.inputs.combinations import Combination, concept_payload
-from daydreaming_dagster.stages._common import TemplateInputs, common_hooks
+from daydreaming_dagster.stages._common import TemplateInputs, always_llm, common_hooks
 
 
 def _sample(raw: RawData) -> dict[str, Any]:
     concepts = raw.active_concepts()[:2] or list(raw.concepts[:1])
     return {"concepts": [{"name": c.name, "content": c.content("paragraph")} for c in concepts]}
 
+
+GENERATOR_MODE = always_llm
 
 TEMPLATE_INPUTS = TemplateInputs(
     names=("concepts",), describe="concepts (a list; each item has name and content)", sample=_sample
@@ -67,9 +69,8 @@ def build_draft_spec(raw: RawData, config: ExperimentConfig, combos: Mapping[str
             )
 
     return StageSpec(
-        **common_hooks(raw, config, "draft", combos),
+        **common_hooks(raw, config, "draft", combos, GENERATOR_MODE),
         input_resolver=resolve_inputs,
-        generator_mode=lambda template_id: "llm",
         parser_selector=lambda template_id: draft_parser(raw, template_id),
         validators=Validators(post_llm=check_min_lines),
     )

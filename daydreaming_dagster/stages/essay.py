@@ -44,6 +44,8 @@ def essay_payload(draft_text: str) -> dict[str, Any]:
     return {"draft_block": text, "links_block": text, "draft_lines": lines}
 
 
+GENERATOR_MODE = essay_mode  # essay_templates.csv's generator: llm or copy
+
 TEMPLATE_INPUTS = TemplateInputs(
     names=("draft_block", "links_block", "draft_lines"),
     describe="draft_block (text), links_block (the same text), draft_lines (a list of lines)",
@@ -69,9 +71,8 @@ def build_essay_spec(raw: RawData, config: ExperimentConfig, combos: Mapping[str
             )
 
     return StageSpec(
-        **common_hooks(raw, config, "essay", combos),
+        **common_hooks(raw, config, "essay", combos, GENERATOR_MODE),
         input_resolver=resolve_inputs,
-        generator_mode=lambda template_id: essay_mode(raw, template_id),
         parser_selector=lambda template_id: ESSAY_PARSER,
         validators=Validators(pre_prompt=check_parent),
     )

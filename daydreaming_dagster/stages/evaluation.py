@@ -10,7 +10,9 @@ from daydreaming_dagster.core.score_parser import format_score, parse_llm_respon
 from daydreaming_dagster.engine.flow import GenerationContext, Parser, StageSpec, TaskRow
 from daydreaming_dagster.inputs import RawData
 from daydreaming_dagster.inputs.combinations import Combination
-from daydreaming_dagster.stages._common import TemplateInputs, common_hooks, load_parent_text
+from daydreaming_dagster.stages._common import TemplateInputs, always_llm, common_hooks, load_parent_text
+
+GENERATOR_MODE = always_llm
 
 TEMPLATE_INPUTS = TemplateInputs(
     names=("response",),
@@ -36,8 +38,7 @@ def build_evaluation_spec(
         return {"response": load_parent_text(context, task_row, child_stage="evaluation")}
 
     return StageSpec(
-        **common_hooks(raw, config, "evaluation", combos),
+        **common_hooks(raw, config, "evaluation", combos, GENERATOR_MODE),
         input_resolver=resolve_inputs,
-        generator_mode=lambda template_id: "llm",
         parser_selector=lambda template_id: evaluation_parser(raw, template_id),
     )
