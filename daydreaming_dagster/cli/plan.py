@@ -110,14 +110,13 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from daydreaming_dagster.cohort.checks import cohort_change, reusable_from_cache
-    from daydreaming_dagster.cohort.pipeline import check_models, load_cohort
+    from daydreaming_dagster.cohort.pipeline import check_models, open_run
     from daydreaming_dagster.cohort.plan import build_plan
     from daydreaming_dagster.core.config import load_experiment_config
+    from daydreaming_dagster.core.errors import DaydreamError
     from daydreaming_dagster.engine.cache import ResponseCache
     from daydreaming_dagster.engine.flow import GenerationContext
     from daydreaming_dagster.engine.store import GensStore
-    from daydreaming_dagster.inputs import InputError
-    from daydreaming_dagster.llm import LLMConfigurationError, LLMSettings, build_llm_client
 
     console = make_console()
     logging.basicConfig(level=logging.ERROR)
@@ -127,15 +126,13 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_BAD_INPUT
     try:
         config = load_experiment_config(data_root, k_max=args.k_max)
-        cohort = load_cohort(data_root, config, name=args.cohort)
-        settings = LLMSettings.from_env(defaults={"max_in_flight": config.concurrency})
-    except (InputError, ValueError, LLMConfigurationError) as exc:
+        opened = open_run(data_root, config, stages, name=args.cohort)
+    except DaydreamError as exc:
         print_error(console, "Input error:", f"\n{exc}")
         return EXIT_BAD_INPUT
+    cohort, items, client = opened.cohort, opened.items, opened.client
     store = GensStore(data_root)
-    items = cohort.items(stages)
-    client = build_llm_client(cohort.raw.routes(), settings)
-    models = check_models(data_root, cohort.raw, cohort.specs(), items, client)  # what `run` checks first
+    models = check_models(data_root, cohort.raw, opened.specs, items, client)  # what `run` checks first
     warnings: list[str] = []
     if models.not_ready is not None:
         warnings.append(f"`daydream run` would stop before its first call: {models.not_ready}")
@@ -145,7 +142,7 @@ def run(args: argparse.Namespace) -> int:
     if change is not None:  # the same warning as `daydream run`'s
         fresh = [item for item in items if (item.stage, item.gen_id) in change.new_gen_ids]
         context = GenerationContext(run_id="plan", store=store, llm=client, cache=cache)
-        warnings.append(change.message(reusable_from_cache(context, cohort.specs(), fresh)))
+        warnings.append(change.message(reusable_from_cache(context, opened.specs, fresh)))
     plan = build_plan(
         cohort,
         stages,

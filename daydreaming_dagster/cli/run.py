@@ -210,12 +210,11 @@ def run(args: argparse.Namespace) -> int:
 
     from rich.logging import RichHandler
 
-    from daydreaming_dagster.cohort.pipeline import load_cohort, prepare_run
+    from daydreaming_dagster.cohort.pipeline import open_run, prepare_run
     from daydreaming_dagster.cohort.runner import generation_slots
     from daydreaming_dagster.core.config import load_experiment_config
     from daydreaming_dagster.core.errors import DaydreamError, describe_os_error, is_disk_full
     from daydreaming_dagster.core.settings import interrupt_grace_s
-    from daydreaming_dagster.llm import LLMSettings, build_llm_client
 
     console = make_console()
     logging.basicConfig(  # other libraries' warnings; the product's own: cli/_common.product_warnings_shown
@@ -236,17 +235,13 @@ def run(args: argparse.Namespace) -> int:
         )
         if args.no_cache:
             config = config.model_copy(update={"response_cache": False})
-        cohort = load_cohort(data_root, config, name=args.cohort)
+        opened = open_run(data_root, config, stages, name=args.cohort, max_in_flight=args.concurrency)
     except DaydreamError as exc:
         print_error(console, "Input error (nothing was generated):", f"\n{exc}")
         return EXIT_BAD_INPUT
-    items, specs = cohort.items(stages), cohort.specs()
+    cohort, items, specs, client = opened.cohort, opened.items, opened.specs, opened.client
     run_id = f"cli-{uuid_hex()}"
     try:
-        # --concurrency > DD_LLM_MAX_IN_FLIGHT > the experiment's concurrency: one number bounds both
-        # the generations in flight and the requests in flight, unless the environment splits them.
-        settings = LLMSettings.from_env(defaults={"max_in_flight": config.concurrency}, max_in_flight=args.concurrency)
-        client = build_llm_client(cohort.raw.routes(), settings)
         prepared = prepare_run(
             data_root,
             cohort.raw,

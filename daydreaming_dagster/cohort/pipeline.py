@@ -118,6 +118,41 @@ def load_cohort(
     return Cohort(Path(data_root), raw, config, combos, tables)
 
 
+@dataclass(frozen=True)
+class OpenedRun:
+    """A cohort opened for ``daydream run`` or ``daydream plan``: what they share before either
+    checks a model (``plan`` then reads; ``run`` goes on to ``prepare_run``)."""
+
+    cohort: Cohort
+    stages: list[Stage]
+    items: list[WorkItem]
+    specs: dict[Stage, StageSpec]
+    client: LLMClient
+
+
+def open_run(
+    data_root: Path,
+    config: ExperimentConfig,
+    stages: Sequence[Stage],
+    *,
+    name: str | None = None,
+    max_in_flight: int | None = None,
+) -> OpenedRun:
+    """The cohort (inputs checked, tables in memory), its work items and specs, and the LLM client.
+
+    The client's request limit: ``max_in_flight`` (``--concurrency``) > ``DD_LLM_MAX_IN_FLIGHT`` >
+    the experiment's concurrency, so one number bounds generations and requests in flight unless the
+    environment splits them. Raises DaydreamError (InputError, LLMConfigurationError...); makes no
+    call. The Dagster assets build their client from the ``llm`` resource (the port) instead.
+    """
+    from daydreaming_dagster.llm import LLMSettings, build_llm_client
+
+    cohort = load_cohort(data_root, config, name=name)
+    settings = LLMSettings.from_env(defaults={"max_in_flight": config.concurrency}, max_in_flight=max_in_flight)
+    client = build_llm_client(cohort.raw.routes(), settings)
+    return OpenedRun(cohort, list(stages), cohort.items(stages), cohort.specs(), client)
+
+
 def save_task_tables(cohort: Cohort) -> None:
     """The default cohort: ``2_tasks/`` and upstream's manifest, and its combos in the data root's
     catalog; a named cohort: its tables, membership.csv and manifest.json under cohorts/<name>/."""
