@@ -40,8 +40,9 @@ from daydreaming_dagster.engine.ledger import (
     Payment,
     PaymentJournal,
     SpendTotals,
-    payment_cost,
+    usage_cost,
 )
+from daydreaming_dagster.engine.locks import create_process_file, other_process_file
 from daydreaming_dagster.engine.store import GensStore
 from daydreaming_dagster.llm import LLMResponse
 
@@ -124,12 +125,8 @@ def legacy_payments(store: GensStore, prices: Mapping[str, ModelPrice] | None = 
             assert record.response is not None
             usage = record.response.usage
             price = (prices or {}).get(record.model_id)
-            cost, source = payment_cost(
-                reported=usage.cost,
-                prompt_tokens=usage.prompt_tokens,
-                completion_tokens=usage.completion_tokens,
-                price=price.per_token() if price is not None else None,
-                local=record.response.provider == "local",
+            cost, source = usage_cost(
+                usage, price=price.per_token() if price is not None else None, local=record.response.provider == "local"
             )
             out.append(
                 Payment(
@@ -327,9 +324,7 @@ class _ReservationFile:
     def open(cls, folder: Path) -> _ReservationFile:
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / f"{os.getpid()}-{uuid.uuid4().hex[:8]}.json"
-        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o666)
-        fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # held until this process closes it or dies
-        return cls(folder, path, fd)
+        return cls(folder, path, create_process_file(path))
 
     def publish(self, cohort: str, reserved: float) -> None:
         data = json.dumps({"cohort": cohort, "reserved": reserved, "pid": os.getpid()}).encode()
@@ -342,20 +337,14 @@ class _ReservationFile:
         for entry in os.scandir(self.folder):
             if entry.path == str(self.path) or not entry.name.endswith(".json"):
                 continue
-            try:
-                fd = os.open(entry.path, os.O_RDWR | getattr(os, "O_CLOEXEC", 0))
-            except FileNotFoundError:
-                continue
-            try:
-                try:
-                    fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                except OSError:  # held: its process is alive
-                    data = os.pread(fd, 4096, 0)
-                else:  # its process is gone: its reservations with it
+            with other_process_file(entry.path) as opened:
+                if opened is None:
+                    continue
+                fd, alive = opened
+                if not alive:  # its process is gone: its reservations with it
                     os.unlink(entry.path)
                     continue
-            finally:
-                os.close(fd)
+                data = os.pread(fd, 4096, 0)
             try:
                 value = json.loads(data or b"{}")
                 reserved = float(value.get("reserved") or 0.0)

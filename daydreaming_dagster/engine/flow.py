@@ -40,7 +40,7 @@ from daydreaming_dagster.engine.ledger import (
     Payment,
     PaymentJournal,
     PriceLookup,
-    payment_cost,
+    usage_cost,
 )
 from daydreaming_dagster.engine.record import STATUS_COMPLETE, STATUS_FAILED, GenerationRecord
 from daydreaming_dagster.engine.spill import KIND_ANSWER, KIND_PAYMENT, AnswerSpill
@@ -606,13 +606,7 @@ def _record_payment(context: GenerationContext, record: GenerationRecord, call: 
         return
     usage = response.usage
     price = context.price_of(record.model_id) if context.price_of is not None else None
-    cost, source = payment_cost(
-        reported=usage.cost,
-        prompt_tokens=usage.prompt_tokens,
-        completion_tokens=usage.completion_tokens,
-        price=price,
-        local=call.route.is_local,
-    )
+    cost, source = usage_cost(usage, price=price, local=call.route.is_local)
     payment = Payment(
         at=_now(),
         run_id=context.run_id,

@@ -31,6 +31,7 @@ from typing import Any
 
 from daydreaming_dagster.core.layout import DEFAULT_COHORT as _DEFAULT
 from daydreaming_dagster.engine.locks import KeyLocks
+from daydreaming_dagster.llm import Usage
 
 LEDGER_DIR = "ledger"
 JOURNAL_FILE = "paid_calls.jsonl"
@@ -103,6 +104,17 @@ def payment_cost(
     if price is not None and prompt_tokens is not None and completion_tokens is not None:
         return prompt_tokens * price[0] + completion_tokens * price[1], COST_PRICED
     return None, COST_UNKNOWN
+
+
+def usage_cost(usage: Usage, *, price: tuple[float, float] | None, local: bool) -> tuple[float | None, str]:
+    """``payment_cost`` of one response's usage: what the journal records for its call."""
+    return payment_cost(
+        reported=usage.cost,
+        prompt_tokens=usage.prompt_tokens,
+        completion_tokens=usage.completion_tokens,
+        price=price,
+        local=local,
+    )
 
 
 class PaymentJournal:

@@ -85,6 +85,47 @@ def unlock_byte(fd: int, offset: int) -> None:
     fcntl.lockf(fd, fcntl.LOCK_UN, 1, offset)
 
 
+# ------------------------------------------------------------------ files that live with a process
+# A spill file or a spending reservation belongs to one process: it holds the file's lock while it
+# lives, and the kernel drops the lock when it dies, however it dies. Others probe the lock to tell
+# a live owner from a dead one.
+
+
+def create_process_file(path: Path | str) -> int:
+    """Create ``path`` (it must not exist) and lock it for this process's life; returns the fd."""
+    assert fcntl is not None
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o666)
+    try:
+        fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+@contextlib.contextmanager
+def other_process_file(path: Path | str) -> Iterator[tuple[int, bool] | None]:
+    """Open a file another process made with ``create_process_file``: yields ``(fd, alive)``, or
+    None when the file is gone. When its owner is dead, this process holds the lock until the block
+    ends, so no other process recovers the same file at the same time."""
+    assert fcntl is not None
+    try:
+        fd = os.open(path, os.O_RDWR | getattr(os, "O_CLOEXEC", 0))
+    except FileNotFoundError:
+        yield None
+        return
+    try:
+        try:
+            fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:  # held: its process is alive
+            alive = True
+        else:
+            alive = False
+        yield fd, alive
+    finally:
+        os.close(fd)
+
+
 class KeyLocks:
     """Exclusive locks on string keys, across the threads and processes using ``folder``."""
 

@@ -25,6 +25,7 @@ from typing import Any
 
 from daydreaming_dagster.core.errors import is_disk_full
 from daydreaming_dagster.engine.ledger import LEDGER_DIR
+from daydreaming_dagster.engine.locks import create_process_file, other_process_file
 
 try:
     import fcntl
@@ -109,9 +110,8 @@ def open_spill(data_root: Path | str, size: int) -> AnswerSpill | None:
     folder = Path(data_root) / LEDGER_DIR
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{SPILL_PREFIX}{os.getpid()}-{uuid.uuid4().hex[:8]}.jsonl"
-    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o666)
+    fd = create_process_file(path)
     try:
-        fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         want = size
         while True:
             try:
@@ -151,15 +151,10 @@ def recover_spills(
         return 0
     recovered = 0
     for path in names:
-        try:
-            fd = os.open(path, os.O_RDWR | getattr(os, "O_CLOEXEC", 0))
-        except FileNotFoundError:
-            continue
-        try:
-            try:
-                fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except OSError:
-                continue  # its process is still running
+        with other_process_file(path) as opened:
+            if opened is None or opened[1]:
+                continue  # gone, or its process is still running
+            fd = opened[0]
             with os.fdopen(os.dup(fd), "rb") as fh:
                 data = fh.read()
             entries = []
@@ -182,6 +177,4 @@ def recover_spills(
             path.unlink(missing_ok=True)
             if entries:
                 logger.warning("recovered %d answer(s) and payment(s) saved in %s on a full disk", len(entries), path)
-        finally:
-            os.close(fd)
     return recovered
