@@ -202,7 +202,7 @@ def _rate_check(folder: Path, column: str, count: str, limit: float, what: str) 
             "count": MetadataValue.int(int(summary["all"][count])),
             "threshold": MetadataValue.float(limit),
             **{f"{stage}_rate": MetadataValue.float(float(row[column]))
-               for stage, row in summary.items() if stage != "all"},
+               for stage, row in summary.items() if stage in STAGES},
         },
     )
 
@@ -233,7 +233,7 @@ def failed_generations_check(context: AssetCheckExecutionContext, data_root: Dat
         metadata={
             "failed": MetadataValue.int(failed),
             **{f"{stage}_failed": MetadataValue.int(int(row["failed"]))
-               for stage, row in summary.items() if stage != "all"},
+               for stage, row in summary.items() if stage in STAGES},
             "examples": MetadataValue.md(
                 examples[["stage", "gen_id", "issue"]].to_markdown(index=False) if len(examples) else "(none)"
             ),

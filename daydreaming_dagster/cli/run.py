@@ -428,7 +428,8 @@ def _run_prepared(
     console.print(_summary_table(summary, stages))
     after = read_spend(data_root, context.cohort, store=context.store)
     console.print(
-        f"LLM calls {summary.llm_calls} (paid unless the model is local); "
+        # The journal's count: it includes calls whose answers the disk refused (kept in the spill).
+        f"LLM calls {after.calls_by_run[context.run_id]} (paid unless the model is local); "
         f"reused from the response cache (no cost) {summary.cache_hits}; "
         f"tokens {summary.prompt_tokens} in / {summary.completion_tokens} out; "
         f"cost {usd(after.run(context.run_id))}; wall time {summary.wall_s:.1f} s"

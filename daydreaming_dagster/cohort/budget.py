@@ -24,7 +24,7 @@ import json
 import math
 import os
 import uuid
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -74,6 +74,8 @@ class Spend:
     # (stage, gen_id) -> USD this cohort's runs paid for that generation
     by_generation: dict[tuple[str, str], float] = field(default_factory=lambda: defaultdict(float))
     paid_generations: set[tuple[str, str]] = field(default_factory=set)  # with a payment (priced or not)
+    calls_by_generation: Counter[tuple[str, str]] = field(default_factory=Counter)
+    calls_by_run: Counter[str] = field(default_factory=Counter)
 
     def add(self, payment: Payment) -> None:
         self.study.add(payment)
@@ -82,6 +84,8 @@ class Spend:
         self.cohort.add(payment)
         key = (payment.stage, payment.gen_id)
         self.paid_generations.add(key)
+        self.calls_by_generation[key] += 1
+        self.calls_by_run[payment.run_id] += 1
         if payment.cost is not None:
             self.by_run[payment.run_id] += payment.cost
             self.by_stage_model[(payment.stage, payment.model_id)] += payment.cost
@@ -89,6 +93,15 @@ class Spend:
 
     def run(self, run_id: str) -> float:
         return self.by_run.get(run_id, 0.0)
+
+    def outside(self, listed: Iterable[tuple[str, str]]) -> tuple[int, float]:
+        """(calls, USD) this cohort paid for generations not in ``listed``: generations it no
+        longer lists (its inputs or spec changed since it paid for them)."""
+        rest = self.paid_generations.difference(listed)
+        return (
+            sum(self.calls_by_generation[key] for key in rest),
+            sum(self.by_generation.get(key, 0.0) for key in rest),
+        )
 
     @property
     def spent(self) -> float:

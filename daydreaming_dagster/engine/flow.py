@@ -519,6 +519,8 @@ class _EarlierFiles:
     raw: str | None
     prompt: str | None
     record: GenerationRecord | None
+    stage: str = ""
+    gen_id: str = ""
 
     @classmethod
     def read(cls, store: GensStore, stage: Stage, gen_id: str) -> _EarlierFiles:
@@ -533,16 +535,28 @@ class _EarlierFiles:
             record = store.load_record(stage, gen_id)
         except DamagedFileError:
             record = None
-        return cls(raw, prompt, record)
+        return cls(raw, prompt, record, stage, gen_id)
 
-    def answer(self, call: CachedCall) -> LLMResponse | None:
+    def answer(self, call: CachedCall, context: GenerationContext) -> LLMResponse | None:
         """raw.txt as the answer to ``call``, when the files show it is one (else None).
 
-        Its prompt.txt must be this call's prompt; a readable metadata.json must name this call's
-        model string, max_tokens, temperature and replicate (then its finish_reason and usage are
-        kept, so a truncated answer is still seen as truncated).
+        Its prompt.txt must be this call's prompt, or, when prompt.txt is gone, the payment journal
+        must hold this generation's payment for this very call (its key); a readable metadata.json
+        must name this call's model string, max_tokens, temperature and replicate (then its
+        finish_reason and usage are kept, so a truncated answer is still seen as truncated).
         """
-        if self.raw is None or self.prompt != call.prompt:
+        if self.raw is None:
+            return None
+        paid_for_this_call = self.prompt == call.prompt or (
+            self.prompt is None and self._paid_in_journal(call, context)
+        )
+        if not paid_for_this_call:
+            if self.prompt is None:
+                context.log.warning(
+                    "%s %s: raw.txt is on disk, but neither prompt.txt nor the payment journal shows which "
+                    "call it answers: a new call replaces it",
+                    self.stage, self.gen_id,
+                )
             return None
         old = self.record
         if old is None or old.response is None:
@@ -551,6 +565,17 @@ class _EarlierFiles:
             call.route.model, call.max_tokens, call.temperature, call.replicate
         )
         return dataclasses.replace(old.response, text=self.raw) if same else None
+
+    def _paid_in_journal(self, call: CachedCall, context: GenerationContext) -> bool:
+        """The journal holds this generation's payment for ``call`` (read only on this rare path)."""
+        if context.journal is None:
+            return False
+        try:
+            paid = context.journal.payments()
+        except OSError:
+            return False
+        key = call.key()
+        return any(p.key == key and p.stage == self.stage and p.gen_id == self.gen_id for p in paid)
 
 
 def _generate(
@@ -576,12 +601,13 @@ def _generate(
                 metadata={"gen_id": record.gen_id, "model_id": call.route.model_id, "error_type": type(exc).__name__},
                 cause=f"LLM call to {call.route.model_id} failed: {type(exc).__name__}: {exc}",
             ) from exc
-        _record_payment(context, record, call, response)  # before anything else can fail
+        payment = _record_payment(context, record, call, response)  # before anything else can fail
+        record.payment = {"usd": payment.cost, "source": payment.cost_source}
         return response
 
     cache = context.cache
     if cache is None:
-        on_disk = None if context.refresh_cache else earlier.answer(call)
+        on_disk = None if context.refresh_cache else earlier.answer(call, context)
         if on_disk is not None:
             return on_disk, True, {"hit": True, "source": "raw.txt"}
         return paid_call(), False, {"hit": False}
@@ -594,16 +620,16 @@ def _generate(
         paid_call,
         gen_id=record.gen_id,
         refresh=context.refresh_cache,
-        stored_answer=lambda: earlier.answer(call),
+        stored_answer=lambda: earlier.answer(call, context),
         on_store_failure=keep_elsewhere,
     )
 
 
-def _record_payment(context: GenerationContext, record: GenerationRecord, call: CachedCall, response: LLMResponse) -> None:
-    """Append the call's payment to the journal; never raises (the answer must be kept next)."""
-    journal = context.journal
-    if journal is None:
-        return
+def _record_payment(
+    context: GenerationContext, record: GenerationRecord, call: CachedCall, response: LLMResponse
+) -> Payment:
+    """Append the call's payment to the journal (when the run keeps one) and return it; never
+    raises (the answer must be kept next)."""
     usage = response.usage
     price = context.price_of(record.model_id) if context.price_of is not None else None
     cost, source = usage_cost(usage, price=price, local=call.route.is_local)
@@ -622,10 +648,13 @@ def _record_payment(context: GenerationContext, record: GenerationRecord, call: 
         cost=cost,
         cost_source=source,
     )
+    if context.journal is None:
+        return payment
     try:
-        journal.append(payment)
+        context.journal.append(payment)
     except OSError as exc:
         _spill(context, record, KIND_PAYMENT, {"payment": payment.to_dict()}, exc)
+    return payment
 
 
 def _spill(context: GenerationContext, record: GenerationRecord, kind: str, payload: Mapping[str, Any], error: OSError) -> None:

@@ -48,6 +48,10 @@ COMPLETE, FAILED = Status.COMPLETE.value, Status.FAILED.value
 INCOMPLETE, NOT_GENERATED = "incomplete", "not generated"
 STATES = (COMPLETE, FAILED, INCOMPLETE, NOT_GENERATED)
 
+# How a generation got its answer (the export's and Dagster's ``answer``): a call it paid for, an
+# answer paid for earlier (the response cache, raw.txt, another cohort's call), a copy-mode essay.
+ANSWER_PAID, ANSWER_REUSED, ANSWER_COPY = "paid", "reused", "copy"
+
 # Upstream's keys, in its order; ``cohort_id`` is written only when there is one.
 __all__ = ["GenerationRecord", "RecordProblem", "Status", "migrate_metadata", "schema_version"]
 
@@ -138,6 +142,9 @@ class GenerationRecord:
     response: LLMResponse | None = None  # finish_reason, usage and llm are derived from it
     grammar: str | None = None
     cache: dict[str, Any] | None = None  # how the answer was obtained: {"hit": bool, "key", "source"...}
+    # What this generation's own call cost, as the payment journal records it: {"usd", "source"}
+    # (usd None when no price is known). Absent when the answer was reused or copied.
+    payment: dict[str, Any] | None = None
     parser: str | None = None
     status: Status | None = None  # None: not finished (an upstream early write)
     error: dict[str, Any] | None = None
@@ -161,6 +168,26 @@ class GenerationRecord:
     def answered_by_call(self) -> bool:
         """The answer came from a call this generation made (not reused, not a copy)."""
         return self.response is not None and not bool((self.cache or {}).get("hit"))
+
+    @property
+    def answer(self) -> str:
+        """``ANSWER_PAID``, ``ANSWER_REUSED`` or ``ANSWER_COPY`` (empty: no answer yet)."""
+        if self.answered_by_call:
+            return ANSWER_PAID
+        if self.mode == "copy":
+            return ANSWER_COPY
+        return ANSWER_REUSED if self.response is not None else ""
+
+    @property
+    def paid_usd(self) -> float | None:
+        """What this generation's own call cost (the journal's figure; the reported cost for records
+        from before ``payment``); 0 for a reused answer, None for a copy or an unknown price."""
+        if not self.answered_by_call:
+            return 0.0 if self.response is not None else None
+        if self.payment is not None:
+            usd = self.payment.get("usd")
+            return float(usd) if isinstance(usd, int | float) and not isinstance(usd, bool) else None
+        return self.cost
 
     @property
     def finish_reason(self) -> str | None:
@@ -196,6 +223,7 @@ class GenerationRecord:
         optional.update(
             grammar=self.grammar,
             cache=self.cache,
+            payment=self.payment,
             parser=self.parser,
             status=None if self.status is None else self.status.value,
             error=self.error,
@@ -247,6 +275,9 @@ class GenerationRecord:
         cache = _mapping(rest, "cache")
         rest.pop("cache", None)
         kwargs["cache"] = dict(cache) if cache is not None else None
+        payment = _mapping(rest, "payment")
+        rest.pop("payment", None)
+        kwargs["payment"] = dict(payment) if payment is not None else None
         error = rest.pop("error", None)
         if error is not None and not isinstance(error, Mapping):
             error = {"message": str(error)}  # upstream wrote a string

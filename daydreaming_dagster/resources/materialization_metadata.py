@@ -17,27 +17,17 @@ if TYPE_CHECKING:
     from dagster import AssetKey
 
 
-ANSWER_CALL = "call"  # this generation made the call: its cost was paid
-ANSWER_REUSED = "reused"  # an answer already paid for (response cache or raw.txt): costs nothing
-ANSWER_COPY = "copy"  # a copy-mode essay: no call at all
-
-
-def answer_source(record: GenerationRecord) -> str:
-    if record.answered_by_call:
-        return ANSWER_CALL
-    return ANSWER_REUSED if record.response is not None else ANSWER_COPY
-
-
 def materialization_metadata(store: GensStore, record: GenerationRecord, cache_hit: bool) -> dict[str, Any]:
     """A generation's materialization metadata, from its record (same for Dagster and CLI runs).
 
-    ``cost`` agrees with the payment journal (``engine/ledger.py``, the one money number): the
-    reported cost when this generation made the call, 0 for a reused answer (its tokens are those
-    of the call that paid for it), absent for a copy.
+    ``cost`` is this materialization's payment, as the payment journal (``engine/ledger.py``, the
+    one money number) records it: what the call cost when this generation made it (reported, or
+    priced from llm_models.csv), 0 for a reused answer (its tokens are those of the call that paid
+    for it), absent for a copy. ``answer`` uses the export's words: paid, reused, copy.
     """
     from dagster import MetadataValue
 
-    answer = answer_source(record)
+    answer = record.answer
     out: dict[str, Any] = {
         "gen_id": record.gen_id,
         "gen_dir": MetadataValue.path(str(store.gen_dir(record.stage, record.gen_id))),  # type: ignore[arg-type]
@@ -50,10 +40,8 @@ def materialization_metadata(store: GensStore, record: GenerationRecord, cache_h
     for key in ("prompt_tokens", "completion_tokens", "total_tokens"):
         if key in usage:
             out[key] = usage[key]
-    if answer == ANSWER_REUSED:
-        out["cost"] = 0.0
-    elif "cost" in usage:
-        out["cost"] = usage["cost"]
+    if record.paid_usd is not None:
+        out["cost"] = record.paid_usd
     if record.finish_reason is not None:
         out["finish_reason"] = record.finish_reason
     return out

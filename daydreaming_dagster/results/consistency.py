@@ -115,14 +115,21 @@ def _rate(count: int, attempted: int) -> float:
     return round(count / attempted, 4) if attempted else 0.0
 
 
+# The row of calls the cohort paid for generations it no longer lists (only when there are some).
+PAID_OUTSIDE_ROW = "paid, no longer in the cohort"
+
+
 def generation_summary(view: CohortView) -> pd.DataFrame:
     """Per stage and overall (``all``): what happened, and the rates the asset checks watch.
 
     ``attempted`` = complete + failed; the rates are over it. An evaluation whose parsed.txt holds
     no valid score counts as a parse failure too. ``unscored`` = evaluations without a score.
+    ``PAID_OUTSIDE_ROW``: calls the cohort paid for generations it no longer lists (its inputs or
+    spec changed since); they count in ``all``'s ``llm_calls`` and ``cost``, so ``all`` is the
+    cohort's spend as the payment journal has it, the same figure as ``daydream run`` and ``plan``.
     """
     gens = view.generations
-    rows = []
+    rows: list[dict[str, Any]] = []
     for stage in (*STAGES, "all"):
         part = gens if stage == "all" else gens[gens["stage"] == stage]
         status = part["status"]
@@ -150,4 +157,11 @@ def generation_summary(view: CohortView) -> pd.DataFrame:
             "duration_s": round(float(part["duration_s"].fillna(0).sum()), 3),
             "reparsed": int((part["reparsed"] > 0).sum()),
         })
+    calls, cost = view.paid_outside
+    if calls:
+        total = rows[-1]
+        total["llm_calls"] += calls
+        total["cost"] = round(total["cost"] + cost, 6)
+        empty = dict.fromkeys(SUMMARY_COLUMNS, 0)
+        rows.insert(-1, {**empty, "stage": PAID_OUTSIDE_ROW, "llm_calls": calls, "cost": round(cost, 6)})
     return pd.DataFrame(rows, columns=SUMMARY_COLUMNS)

@@ -31,6 +31,9 @@ from daydreaming_dagster.core.layout import CohortLayout, cohort_name
 from daydreaming_dagster.core.stages import SELECTION_FILE, STAGE_FACTS, STAGES, Stage
 from daydreaming_dagster.engine.ledger import DEFAULT_COHORT
 from daydreaming_dagster.engine.record import (
+    ANSWER_COPY,
+    ANSWER_PAID,
+    ANSWER_REUSED,
     COMPLETE,
     FAILED,
     INCOMPLETE,
@@ -43,9 +46,6 @@ from daydreaming_dagster.inputs.loaders import load_score_scales
 from daydreaming_dagster.inputs.types import DEFAULT_SCALE, ScoreScale
 
 STATUSES = STATES  # the view's name for them
-# How a generation got its answer (the export's ``answer``): a call its cohort paid for, an
-# answer stored earlier (the response cache, raw.txt, or another cohort's call), a copy, none.
-ANSWER_PAID, ANSWER_REUSED, ANSWER_COPY = "paid", "reused", "copy"
 
 # Columns of ``CohortView.generations`` (one row per generation of the cohort, every stage).
 GENERATION_COLUMNS = [
@@ -73,6 +73,9 @@ class CohortView:
     orphans: list[tuple[Stage, str]] = field(default_factory=list)  # gens dirs not in the cohort's tables
     score_scales: Mapping[str, ScoreScale] = field(default_factory=dict)  # evaluation template -> its scale
     cohort: str = DEFAULT_COHORT  # the cohort's name (its results live in ``layout.folder``)
+    # (calls, USD) the cohort paid for generations it no longer lists (inputs or spec changed since):
+    # part of its spend, as the journal has it, but in no row of ``generations``.
+    paid_outside: tuple[int, float] = (0, 0.0)
 
     @property
     def layout(self) -> CohortLayout:
@@ -393,4 +396,7 @@ def build_cohort_view(
                    "duration_s", "attempts"):
         frame[column] = pd.to_numeric(frame[column], errors="coerce")
     orphans = sorted((stage, g) for stage, ids in orphaned(root).items() for g in ids)
-    return CohortView(root, frame, dict(names), dict(combos), cohort_id or cohort, metadata_texts, orphans, scales, cohort)
+    outside = spend.outside(zip(frame["stage"], frame["gen_id"], strict=True))
+    return CohortView(
+        root, frame, dict(names), dict(combos), cohort_id or cohort, metadata_texts, orphans, scales, cohort, outside
+    )

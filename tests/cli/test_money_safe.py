@@ -22,6 +22,7 @@ from daydreaming_dagster.cli import EXIT_BAD_INPUT, EXIT_BUDGET, EXIT_FAILED, EX
 from daydreaming_dagster.cohort.budget import read_spend
 from daydreaming_dagster.engine import store as store_module
 from daydreaming_dagster.engine.ledger import PaymentJournal
+from daydreaming_dagster.results.consistency import PAID_OUTSIDE_ROW
 from daydreaming_dagster.testing.fake_openai_server import FakeOpenAIServer
 from daydreaming_dagster.testing.mock_llm import canned_compat_usage
 from daydreaming_dagster.testing.sample_data import write_wide_data_root
@@ -162,6 +163,36 @@ def test_a_second_run_reusing_cached_answers_keeps_every_money_figure_equal_to_t
     assert figures == pytest.approx(dict.fromkeys(figures, paid), rel=1e-6)
     rows = [json.loads(line) for line in (root / "7_reporting" / "generations.jsonl").read_text().splitlines()]
     assert {r["answer"] for r in rows} == {"paid", "copy"}  # each row says how it got its answer
+
+
+def test_after_a_cohort_change_every_money_figure_still_equals_the_server(
+    tmp_path: Path, server: FakeOpenAIServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A new concept changes the cohort id: the old evaluations are no longer listed, but they were
+    paid. The tables and the report name them in their own row; plan and the run say the same total."""
+    root = priced_root(tmp_path / "data", concepts=4)
+    assert run(root) == EXIT_OK
+    calls_before = server.completion_count
+    raw = root / "1_raw"
+    with open(raw / "concepts_metadata.csv", "a") as fh:
+        fh.write("concept-04,Concept 4,true\n")
+    (raw / "concepts" / "descriptions-paragraph" / "concept-04.txt").write_text("Concept 4 is new.\n")
+    capsys.readouterr()
+    assert run(root) == EXIT_OK
+    out = capsys.readouterr().out
+    paid = server_paid(server)
+    assert server.completion_count > calls_before and server.duplicate_completions() == {}
+    assert f"cohort total ${paid:.4f}" in out
+    figures = _money_figures(root, capsys)
+    with open(root / "7_reporting" / "generation_summary.csv", newline="") as fh:
+        summary = {row["stage"]: row for row in csv.DictReader(fh)}
+    outside = summary[PAID_OUTSIDE_ROW]
+    assert int(outside["llm_calls"]) > 0 and float(outside["cost"]) > 0
+    assert int(summary["all"]["llm_calls"]) == server.completion_count
+    # The export lists the cohort's generations; with the row of those it no longer lists, the total.
+    assert figures["export"] + float(outside["cost"]) == pytest.approx(paid, rel=1e-6)
+    assert figures["plan"] == pytest.approx(paid, rel=1e-6)
+    assert figures["generation_summary"] == pytest.approx(paid, rel=1e-6)
 
 
 # ------------------------------------------------------------------------------- a full disk
@@ -310,20 +341,25 @@ def test_a_damaged_metadata_json_is_one_named_warning_never_a_stuck_cohort(
     assert json.loads(meta.read_text())["status"] == "complete"
 
 
+@pytest.mark.parametrize("prompt_kept", [True, False], ids=["with-prompt", "without-prompt"])
 def test_raw_txt_without_its_cache_entry_or_metadata_completes_with_no_call(
-    tmp_path: Path, server: FakeOpenAIServer
+    tmp_path: Path, server: FakeOpenAIServer, prompt_kept: bool
 ) -> None:
     root = priced_root(tmp_path / "data", concepts=3)
     assert run(root) == EXIT_OK
     calls = server.completion_count
     evaluation = sorted((root / "gens" / "evaluation").iterdir())[0]
+    raw = (evaluation / "raw.txt").read_text()
     _cache_entry_of(root, "evaluation", evaluation.name).unlink()
     (evaluation / "metadata.json").unlink()
     (evaluation / "parsed.txt").unlink()
+    if not prompt_kept:  # the payment journal still says which call raw.txt answers
+        (evaluation / "prompt.txt").unlink()
     assert run(root) == EXIT_OK
     assert server.completion_count == calls
     meta = json.loads((evaluation / "metadata.json").read_text())
     assert meta["status"] == "complete" and meta["cache"]["source"] == "raw.txt"
+    assert (evaluation / "raw.txt").read_text() == raw and (evaluation / "prompt.txt").is_file()
 
 
 # ------------------------------------------------------------------------------- read-only roots

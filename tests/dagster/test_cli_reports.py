@@ -102,7 +102,7 @@ def test_dagster_run_metadata_matches_the_cli_report(
             after = _latest_metadata(instance, "evaluation_response", key)
             assert after["cache_hit"] is True and before[key]["cache_hit"] is False
             # The CLI paid for the answer; the Dagster run reused it, for nothing.
-            assert (before[key]["answer"], after["answer"]) == ("call", "reused")
+            assert (before[key]["answer"], after["answer"]) == ("paid", "reused")
             assert after["cost"] == 0.0
             summary = ("cache_hit", "generations", "llm_calls", "cache_hits")  # the run's own totals
             money = ("answer", "cost")

@@ -26,7 +26,7 @@ def store(tmp_path: Path) -> GensStore:
 
 def test_the_generation_that_made_the_call_reports_its_cost(store: GensStore) -> None:
     metadata = materialization_metadata(store, _record("paid0001", cache={"hit": False}), cache_hit=False)
-    assert metadata["answer"] == "call" and metadata["cost"] == 0.25
+    assert metadata["answer"] == "paid" and metadata["cost"] == 0.25
     assert (metadata["prompt_tokens"], metadata["completion_tokens"], metadata["total_tokens"]) == (100, 50, 150)
 
 
@@ -44,16 +44,27 @@ def test_a_reused_answer_costs_nothing(store: GensStore, cache: dict[str, object
 def test_the_record_decides_not_the_callers_cache_hit(store: GensStore) -> None:
     # A generation another process completed (reported as a hit by this run) was still paid once, by it.
     metadata = materialization_metadata(store, _record("other0001", cache={"hit": False}), cache_hit=True)
-    assert metadata["answer"] == "call" and metadata["cost"] == 0.25
+    assert metadata["answer"] == "paid" and metadata["cost"] == 0.25
 
 
 def test_a_paid_call_without_a_reported_cost_reports_none(store: GensStore) -> None:
     unpriced = Usage(prompt_tokens=10, completion_tokens=5, total_tokens=15)
     metadata = materialization_metadata(store, _record("free0001", cache={"hit": False}, usage=unpriced), cache_hit=False)
-    assert metadata["answer"] == "call" and "cost" not in metadata
+    assert metadata["answer"] == "paid" and "cost" not in metadata
 
 
 def test_a_copy_makes_no_call_and_reports_no_cost(store: GensStore) -> None:
     record = GenerationRecord("essay", "copy0001", mode="copy", parser="identity")
     metadata = materialization_metadata(store, record, cache_hit=False)
     assert metadata["answer"] == "copy" and "cost" not in metadata and "prompt_tokens" not in metadata
+
+
+def test_a_call_priced_from_llm_models_csv_reports_the_journals_figure(store: GensStore) -> None:
+    # The server reported no cost; the journal priced the tokens (llm_models.csv): the record keeps
+    # that figure, and the materialization says the same as the export and the run summary.
+    unpriced = Usage(prompt_tokens=10, completion_tokens=5, total_tokens=15)
+    record = _record("priced01", cache={"hit": False}, usage=unpriced)
+    record.payment = {"usd": 0.0066, "source": "priced"}
+    again = GenerationRecord.from_json(record.to_json())
+    metadata = materialization_metadata(store, again, cache_hit=False)
+    assert metadata["answer"] == "paid" and metadata["cost"] == 0.0066
