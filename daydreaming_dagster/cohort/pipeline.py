@@ -232,7 +232,11 @@ def check_models(
 
 
 # Folders a run writes into (besides the generations' own): checked before any call.
-WRITTEN_FOLDERS = (TASKS_DIR, GENS_DIR, "cache", "ledger", "5_parsing", "6_summary", "7_reporting")
+# Their subfolders too: one of them can be a read-only mount of its own.
+WRITTEN_FOLDERS = (
+    TASKS_DIR, GENS_DIR, *(f"{GENS_DIR}/{stage}" for stage in STAGES), "cache", "cache/llm", "ledger",
+    "ledger/reservations", "cohorts", "5_parsing", "6_summary", "7_reporting",
+)
 
 
 def check_writable(data_root: Path) -> None:
@@ -255,8 +259,8 @@ def check_writable(data_root: Path) -> None:
             raise DataRootNotWritable(
                 f"cannot write to {folder} ({(exc.strerror or str(exc)).lower()}); nothing was generated. "
                 f"Fix: make the data root writable (e.g. chmod -R u+w {data_root}), or copy it elsewhere "
-                "and pass --data-root. Reading commands (daydream report --output FILE, export, plan) work "
-                "on a read-only data root."
+                "and pass --data-root. Reading commands work on a read-only data root: daydream plan, "
+                "cohorts, report --output FILE and export --output FILE."
             ) from exc
 
 

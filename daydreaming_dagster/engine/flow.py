@@ -435,7 +435,16 @@ def _generate_claimed(
         _write(store, stage, gen_id, PROMPT, prepared.prompt, what="Nothing was paid: free space and run again.")
         record.model, record.max_tokens, record.temperature = route.model, call.max_tokens, call.temperature
         record.grammar = f"{prepared.template_id}.gbnf" if call.grammar is not None else None
-        record.response, cache_hit, record.cache = _generate(context, record, call, earlier)
+        try:
+            record.response, cache_hit, record.cache = _generate(context, record, call, earlier)
+        except OSError as exc:  # the cache's folder or its lock file refused (read-only, full, failing)
+            raise StorageError(
+                f"{stage} {gen_id}: the response cache could not be used ({describe_os_error(exc)}). "
+                "An answer already paid for is kept in the run's spill file.",
+                path=str(exc.filename or (context.cache.root if context.cache is not None else store.root)),
+                error=exc,
+                metadata={"gen_id": gen_id, "stage": stage},
+            ) from exc
         raw = normalize_newlines(record.response.text)
         _write(  # RAW is on disk before any validation
             store, stage, gen_id, RAW, raw,

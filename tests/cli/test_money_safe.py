@@ -465,3 +465,23 @@ def test_the_journal_holds_each_paid_call_once(tmp_path: Path, server: FakeOpenA
     assert len(payments) == server.completion_count
     assert len({(p.stage, p.gen_id) for p in payments}) == len(payments)
     assert sum(p.cost or 0 for p in payments) == pytest.approx(server_paid(server), rel=1e-9)
+
+
+@pytest.mark.parametrize("folder", ["cache/llm", "gens/evaluation", "ledger"])
+def test_a_read_only_folder_inside_the_root_is_exit_2_before_any_call(
+    tmp_path: Path, server: FakeOpenAIServer, capsys: pytest.CaptureFixture[str], folder: str
+) -> None:
+    root = priced_root(tmp_path / "data", concepts=3)
+    assert run(root) == EXIT_OK
+    calls = server.completion_count
+    (root / "1_raw" / "concepts_metadata.csv").write_text(
+        (root / "1_raw" / "concepts_metadata.csv").read_text() + "concept-09,Concept 9,true\n"
+    )
+    (root / "1_raw" / "concepts" / "descriptions-paragraph" / "concept-09.txt").write_text("Nine.\n")
+    with read_only(root / folder):
+        capsys.readouterr()
+        assert run(root) == EXIT_BAD_INPUT
+        captured = capsys.readouterr()
+        _no_internal_error(captured.out + captured.err)
+        assert f"cannot write to {root / folder}" in " ".join(captured.out.split())
+        assert server.completion_count == calls
