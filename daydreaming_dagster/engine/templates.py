@@ -10,7 +10,8 @@ Templates are shared between researchers, so they render in Jinja's sandbox: a t
 environment can never be rendered into a prompt). Templates that cannot be right are refused
 with the file, the line and the fix: empty ones, ones that are not UTF-8, ``include``/``import``/
 ``extends`` (a template is one file), and runaway constructs: a range above 100,000 items, string
-or list repetition or an output above ``MAX_PROMPT_CHARS``.
+or list repetition or an output above ``MAX_PROMPT_CHARS``, and loops that together run more than
+``MAX_LOOP_ITERATIONS`` times (nested loops that would render nothing for hours).
 """
 
 from __future__ import annotations
@@ -30,13 +31,36 @@ from daydreaming_dagster.core.errors import TemplateProblem
 #: The longest prompt a template may render (characters): far above any real prompt, far below
 #: what would exhaust memory or a provider's request limit.
 MAX_PROMPT_CHARS = 2_000_000
+#: How many loop iterations one rendering may run, all loops together: a real prompt runs a few
+#: hundred; a million take well under a second.
+MAX_LOOP_ITERATIONS = 1_000_000
 _LIMIT_FIX = "a template shows the stage's inputs; it does not build large texts"
+_LOOP_BUDGET = threading.local()  # iterations left to the rendering running in this thread
+_COUNTED = "__dd_counted_loop"
+
+
+def _counted_loop(iterable: Any) -> Any:
+    """What every ``{% for %}`` iterates through: the same items, each one counted."""
+    for item in iterable:
+        left = getattr(_LOOP_BUDGET, "left", MAX_LOOP_ITERATIONS) - 1
+        if left < 0:
+            raise OverflowError(f"the template's loops ran more than {MAX_LOOP_ITERATIONS:,} times")
+        _LOOP_BUDGET.left = left
+        yield item
 
 
 class _BoundedSandbox(SandboxedEnvironment):
     """The sandbox, with ``*`` and ``**`` checked so a template cannot build a huge value."""
 
     intercepted_binops = frozenset({"*", "**"})
+
+    def _parse(self, source: str, name: str | None, filename: str | None) -> nodes.Template:
+        """The parsed template, with each loop's iterable wrapped in ``_counted_loop``."""
+        tree = super()._parse(source, name, filename)
+        for loop in tree.find_all(nodes.For):
+            loop.iter = nodes.Call(nodes.Name(_COUNTED, "load"), [loop.iter], [], None, None, lineno=loop.lineno)
+        tree.set_environment(self)
+        return tree
 
     def call_binop(self, context: Any, operator_name: str, left: Any, right: Any) -> Any:
         if operator_name == "**":
@@ -50,6 +74,7 @@ class _BoundedSandbox(SandboxedEnvironment):
 
 
 _ENV = _BoundedSandbox(undefined=jinja2.StrictUndefined, autoescape=False)
+_ENV.globals[_COUNTED] = _counted_loop
 _REFUSED_TAGS = {nodes.Include: "include", nodes.Import: "import", nodes.FromImport: "import", nodes.Extends: "extends"}
 _CACHE: dict[str, jinja2.Template] = {}
 _CACHE_LOCK = threading.Lock()
@@ -104,6 +129,7 @@ def variables_used(source: str, where: str) -> set[str]:
 def render_prompt(source: str, variables: Mapping[str, Any], *, where: str = "<template>") -> str:
     """Render a template source with the stage's variables (upstream-identical output)."""
     template = _compile(source, where)
+    _LOOP_BUDGET.left = MAX_LOOP_ITERATIONS
     try:
         pieces, size = [], 0
         for piece in template.generate(**variables):  # streamed, so a runaway output stops early

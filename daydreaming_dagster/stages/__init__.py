@@ -85,8 +85,12 @@ def check_active_templates(raw: RawData, used: Mapping[Stage, Iterable[str]] | N
             path = raw.template_path(stage, row.template_id)
             try:
                 source = read_template(path)
-                render_prompt(source, payload, where=str(path))
-                if not variables_used(source, str(path)) & set(inputs.names):
+                prompt = render_prompt(source, payload, where=str(path))
+                # Named (lexically), and shown: two different inputs must give two different prompts
+                # (``{% if false %}{{ concepts }}{% endif %}`` names its input and never shows it).
+                if not variables_used(source, str(path)) & set(inputs.names) or prompt == render_prompt(
+                    source, inputs.other_sample(raw), where=str(path)
+                ):
                     raise TemplateProblem(
                         str(path),
                         f"the template never uses its input ({' or '.join(inputs.names)})",

@@ -23,6 +23,8 @@ class TemplateInputs:
     names: tuple[str, ...]  # the variables a template of the stage receives
     describe: str  # the same, for people (a fix says "... can use only <describe>")
     sample: Callable[[RawData], dict[str, Any]]  # inputs of the real shape, to render templates early
+    # Other inputs of the same shape: a template that renders both alike never shows its input.
+    other_sample: Callable[[RawData], dict[str, Any]]
 
 
 def load_parent_text(context: GenerationContext, task_row: TaskRow, *, child_stage: Stage) -> str:

@@ -29,7 +29,10 @@ def _sample(raw: RawData) -> dict[str, Any]:
 GENERATOR_MODE = always_llm
 
 TEMPLATE_INPUTS = TemplateInputs(
-    names=("concepts",), describe="concepts (a list; each item has name and content)", sample=_sample
+    names=("concepts",),
+    describe="concepts (a list; each item has name and content)",
+    sample=_sample,
+    other_sample=lambda raw: {"concepts": [{"name": "Another concept", "content": "Another description."}]},
 )
 
 

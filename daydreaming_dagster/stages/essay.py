@@ -50,6 +50,7 @@ TEMPLATE_INPUTS = TemplateInputs(
     names=("draft_block", "links_block", "draft_lines"),
     describe="draft_block (text), links_block (the same text), draft_lines (a list of lines)",
     sample=lambda raw: essay_payload("First line of a draft\nSecond line\nThird line"),
+    other_sample=lambda raw: essay_payload("Another draft\nwith other lines"),
 )
 
 

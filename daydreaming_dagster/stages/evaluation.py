@@ -18,6 +18,7 @@ TEMPLATE_INPUTS = TemplateInputs(
     names=("response",),
     describe="response (the essay's text)",
     sample=lambda raw: {"response": "An essay.\nIt has several lines."},
+    other_sample=lambda raw: {"response": "A different essay."},
 )
 
 

@@ -439,9 +439,17 @@ EVALUATION_TEMPLATE = Path("1_raw/evaluation_templates/test-eval.txt")
         (DRAFT_TEMPLATE, b"{{ 'x' * 10**8 }}{{ concepts }}", "runaway template construct"),
         (DRAFT_TEMPLATE, b"Write an essay about creativity.", "never uses its input (concepts)"),
         (EVALUATION_TEMPLATE, b"Give a score.\nSCORE: 5", "never uses its input (response)"),
+        (EVALUATION_TEMPLATE, b"{% if false %}{{ response }}{% endif %}Score it.", "never uses its input (response)"),
+        (EVALUATION_TEMPLATE, b"{{ response[:0] }}Score it.", "never uses its input (response)"),
+        (EVALUATION_TEMPLATE, b"{% set x = response %}Score it.", "never uses its input (response)"),
+        (
+            DRAFT_TEMPLATE,
+            b"{% for i in range(99999) %}{% for j in range(99999) %}{% endfor %}{% endfor %}{{ concepts }}",
+            "runaway template construct",
+        ),
     ],
     ids=["empty", "whitespace", "latin1", "include", "import", "extends", "range", "repeat", "no-concepts",
-         "no-response"],
+         "no-response", "dead-branch", "empty-slice", "set-only", "nested-loops"],
 )
 def test_templates_that_cannot_be_right_are_refused_before_any_call(
     tmp_path: Path, server: FakeOpenAIServer, capsys: pytest.CaptureFixture[str], template: Path, content: bytes,
