@@ -181,7 +181,17 @@ def _disk_stop_message(summary: RunSummary, prepared: PreparedRun) -> str:
     """Which write the disk refused, where the answers are, and what to do."""
     first = summary.storage_errors[0]
     spill = prepared.spill
-    kept = f" {spill.saved} answer(s) or payment(s) were kept in {spill.path} (the next run uses them)." if spill and spill.saved else ""
+    moved = prepared.retry_spill()  # the disk may have room again by now
+    kept = ""
+    if moved:
+        kept += f" {moved} answer(s) or payment(s) kept in the spill file were written to the cache and the journal."
+    if spill is not None and spill.saved:
+        owners = sorted({o for o in spill.held if o})
+        shown = ", ".join(owners[:8]) + (f" and {len(owners) - 8} more" if len(owners) > 8 else "")
+        kept += (
+            f" {spill.saved} answer(s) or payment(s) are kept in {spill.path} ({shown}; "
+            f"{spill.held_bytes / 1024:.0f} KiB): the next run moves them into the cache and uses them."
+        )
     lost = ""
     if spill is not None and spill.lost:
         need = sum(a.size for a in spill.lost)
@@ -193,9 +203,24 @@ def _disk_stop_message(summary: RunSummary, prepared: PreparedRun) -> str:
     return (
         f"Stopped: {first.cause}: {first.path}. No new generation was started; the calls "
         f"in flight finished.{kept}{lost} Every other answer received is on disk. Free space on that "
-        "filesystem (the result tables and the remaining generations need room too), "
+        f"filesystem (about {_room_needed(summary, prepared) / 1024 / 1024:.1f} MiB: twice what the "
+        f"{summary.not_started} generation(s) not started and the kept answers take, at this run's size per "
+        "generation, plus room for the result tables), "
         f"then run the same command again: {resume_command()}"
     )
+
+
+def _room_needed(summary: RunSummary, prepared: PreparedRun) -> int:
+    """Bytes the rest of the run needs, estimated from the generations already on disk."""
+    store = prepared.context.store
+    sizes = []
+    for stage in ("draft", "essay", "evaluation"):
+        for gen_id in store.gen_ids(stage)[:50]:  # a sample is enough for an estimate
+            folder = store.gen_dir(stage, gen_id)
+            sizes.append(sum(f.stat().st_size for f in folder.iterdir() if f.is_file()))
+    per_generation = max(sum(sizes) / len(sizes), 4096.0) if sizes else 16384.0
+    held = prepared.spill.held_bytes if prepared.spill is not None else 0
+    return int(2 * per_generation * (summary.not_started + len(summary.storage_errors)) + 2 * held + (1 << 20))
 
 
 def _warn(console: Console, text: str) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -278,12 +278,34 @@ class PreparedRun:
     spill: AnswerSpill | None = None
     warnings: list[str] = field(default_factory=list)
 
+    def retry_spill(self) -> int:
+        """Move this run's spilled answers and payments into the cache and the journal, if the disk
+        now takes them (what still does not fit stays for the next run); returns how many moved."""
+        cache, journal = self.context.cache, self.context.journal
+        if self.spill is None or not self.spill.saved or cache is None or journal is None:
+            return 0
+        return self.spill.drain(*_spill_targets(cache, journal))
+
     def close(self) -> None:
         """Release the cap's reservations and drop the spill file unless it holds answers."""
         if self.cap is not None:
             self.cap.close()
         if self.spill is not None:
             self.spill.close()
+
+
+def _spill_targets(
+    cache: ResponseCache, journal: PaymentJournal
+) -> tuple[Callable[[Mapping[str, Any]], None], Callable[[Mapping[str, Any]], None]]:
+    """Where spilled entries belong: answers in the response cache, payments in the journal."""
+
+    def store_answer(entry: Mapping[str, Any]) -> None:
+        cache.put_entry(str(entry["key"]), entry["entry"])
+
+    def record_payment(entry: Mapping[str, Any]) -> None:
+        journal.append(Payment.from_dict(entry["payment"]))
+
+    return store_answer, record_payment
 
 
 def prepare_run(
@@ -326,13 +348,7 @@ def prepare_run(
         raise LLMConfigurationError(unknown_price_message(raw, unknown))
     cache = ResponseCache.for_data_root(data_root)
     journal = PaymentJournal(data_root)
-
-    def store_answer(entry: Mapping[str, Any]) -> None:
-        cache.put_entry(str(entry["key"]), entry["entry"])
-
-    def record_payment(entry: Mapping[str, Any]) -> None:
-        journal.append(Payment.from_dict(entry["payment"]))
-
+    store_answer, record_payment = _spill_targets(cache, journal)
     recovered = recover_spills(data_root, store_answer=store_answer, record_payment=record_payment)
     migrated = ensure_journal(data_root, store, prices)
     spill = open_spill(data_root, spill_size(generation_slots))

@@ -669,7 +669,7 @@ def _record_payment(
 def _spill(context: GenerationContext, record: GenerationRecord, kind: str, payload: Mapping[str, Any], error: OSError) -> None:
     """Keep what the disk refused in the run's spill file; say so loudly when even that fails."""
     spill = context.spill
-    if spill is not None and spill.save(kind, payload):
+    if spill is not None and spill.save(kind, payload, owner=f"{record.stage} {record.gen_id}"):
         context.log.warning(
             "%s %s: the %s could not be written (%s); kept in %s for the next run",
             record.stage, record.gen_id, kind, describe_os_error(error), spill.path,

@@ -65,20 +65,58 @@ class AnswerSpill:
     _offset: int = 0
     saved: int = 0  # entries written
     lost: list[LostAnswer] = field(default_factory=list)
+    held: list[str] = field(default_factory=list)  # "stage gen_id" of each entry still held, in order
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def save(self, kind: str, payload: Mapping[str, Any]) -> bool:
-        line = (json.dumps({"kind": kind, **payload}, ensure_ascii=False) + "\n").encode("utf-8")
+    def save(self, kind: str, payload: Mapping[str, Any], *, owner: str = "") -> bool:
+        """Append one entry (``owner``: the generation it belongs to); False when it does not fit."""
+        line = (json.dumps({"kind": kind, "owner": owner, **payload}, ensure_ascii=False) + "\n").encode("utf-8")
         with self._lock:
             if self._fd < 0 or self._offset + len(line) > self.size:
                 return False
-            view, at = memoryview(line), self._offset
-            while view:  # inside allocated blocks: no new disk space needed
-                written = os.pwrite(self._fd, view, at)
-                view, at = view[written:], at + written
-            self._offset = at
+            self._write_at(line, self._offset)
+            self._offset += len(line)
             self.saved += 1
+            self.held.append(owner)
             return True
+
+    def _write_at(self, data: bytes, at: int) -> None:
+        view = memoryview(data)
+        while view:  # inside allocated blocks: no new disk space needed
+            written = os.pwrite(self._fd, view, at)
+            view, at = view[written:], at + written
+
+    @property
+    def held_bytes(self) -> int:
+        return self._offset
+
+    def drain(
+        self,
+        store_answer: Callable[[Mapping[str, Any]], None],
+        record_payment: Callable[[Mapping[str, Any]], None],
+    ) -> int:
+        """Try once more to move the entries where they belong (the disk may have room again): an
+        answer into the response cache, a payment into the journal. What moved leaves the file;
+        what still cannot be written stays for the next run. Returns how many moved."""
+        with self._lock:
+            if self._fd < 0 or not self._offset:
+                return 0
+            lines = os.pread(self._fd, self._offset, 0).split(b"\n")
+            kept: list[bytes] = []
+            owners: list[str] = []
+            for line in (line for line in lines if line.strip()):
+                entry = json.loads(line)
+                try:
+                    (store_answer if entry.get("kind") == KIND_ANSWER else record_payment)(entry)
+                except OSError:
+                    kept.append(line + b"\n")
+                    owners.append(str(entry.get("owner") or ""))
+            body = b"".join(kept)
+            # Rewritten in place, the rest zeroed: a moved entry must never be recovered twice.
+            self._write_at(body + b"\0" * (self._offset - len(body)), 0)
+            moved = len(self.held) - len(owners)
+            self._offset, self.held, self.saved = len(body), owners, len(owners)
+            return moved
 
     def lose(self, stage: str, gen_id: str, size: int) -> None:
         with self._lock:

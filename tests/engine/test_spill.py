@@ -94,3 +94,25 @@ def test_a_spill_file_of_a_live_process_is_left_to_it(root: Path) -> None:
         child.communicate("go\n", timeout=30)
     assert recover_spills(root, store_answer=found.append, record_payment=found.append) == 1
     assert not path.exists() and len(found) == 1
+
+
+def test_a_spilled_answer_is_moved_once_the_disk_takes_it_and_never_recovered_twice(root: Path) -> None:
+    spill = open_spill(root, MIN_SPILL_BYTES)
+    assert spill is not None
+    assert spill.save(KIND_ANSWER, {"key": "k1", "entry": {"text": "one"}}, owner="draft d1")
+    assert spill.save("payment", {"payment": {"gen_id": "d2"}}, owner="draft d2")
+    assert spill.held == ["draft d1", "draft d2"]
+    moved: list[str] = []
+
+    def full(entry: object) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    # Still full for payments: the answer moves, the payment stays held.
+    assert spill.drain(lambda entry: moved.append(str(entry["key"])), full) == 1
+    assert moved == ["k1"] and spill.held == ["draft d2"] and spill.saved == 1
+    # Space is back: the payment moves too, and the file holds nothing.
+    assert spill.drain(lambda entry: moved.append("again"), lambda entry: moved.append("payment")) == 1
+    assert moved == ["k1", "payment"] and spill.held == [] and spill.held_bytes == 0
+    spill.close()
+    assert not spill.path.exists()  # an empty spill file is removed: nothing for the next run
+    assert recover_spills(root, store_answer=moved.append, record_payment=moved.append) == 0
