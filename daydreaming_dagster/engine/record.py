@@ -272,6 +272,9 @@ class GenerationRecord:
         if status is not None and status not in {s.value for s in Status}:
             raise RecordProblem(f"unknown status {status!r} (expected complete or failed)")
         kwargs["status"] = None if status is None else Status(status)
+        if kwargs["status"] == Status.COMPLETE and not (kwargs["template_id"] and kwargs["stage"]):
+            missing = "template_id" if kwargs["stage"] else "stage"
+            raise RecordProblem(f"'{missing}' is missing (a complete generation names its stage and template)")
         cache = _mapping(rest, "cache")
         rest.pop("cache", None)
         kwargs["cache"] = dict(cache) if cache is not None else None

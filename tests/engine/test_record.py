@@ -82,9 +82,11 @@ def test_unknown_keys_survive_a_round_trip():
         (json.dumps({**OURS_V1, "gen_id": ["x"]}).encode(), "'gen_id' should be text"),
         (json.dumps({**OURS_V1, "concepts": "a, b"}).encode(), "'concepts' should be a list"),
         (json.dumps({**OURS_V1, "cache": "hit"}).encode(), "'cache' should be an object"),
+        (json.dumps({**OURS_V1, "template_id": None}).encode(), "'template_id' is missing"),
+        (json.dumps({**OURS_V1, "payment": [0.1]}).encode(), "'payment' should be an object"),
     ],
     ids=["bytes", "json", "list", "version", "bool-version", "status", "usage", "replicate", "gen_id",
-         "concepts", "cache"],
+         "concepts", "cache", "no-template", "payment"],
 )
 def test_a_damaged_file_is_a_record_problem_that_says_why(content, why):
     with pytest.raises(RecordProblem, match=why) as caught:
