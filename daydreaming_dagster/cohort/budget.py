@@ -224,6 +224,7 @@ class SpendingCap:
         self.refused = 0  # admissions refused (the same waiting generation may count several times)
         self.next_worst: float | None = None  # worst case of the last generation refused
         self.stopped_by: str | None = None  # "cohort" or "study": the cap that refused it
+        self.others_reserved_at_stop = (0.0, 0.0)  # other processes' reservations then: (cohort, study)
         self.spend = Spend(self.cohort)
         self._offset = 0
         self._reserved: dict[tuple[Stage, str], float] = {}
@@ -309,6 +310,8 @@ class SpendingCap:
             if over is not None:
                 self.refused += 1
                 self.next_worst, self.stopped_by = worst, over
+                # What other processes held for their calls in flight at that moment (cohort, study).
+                self.others_reserved_at_stop = self._others
                 return False
             self._reserved[(item.stage, item.gen_id)] = worst
             if self._file is not None and worst > 0:
