@@ -392,16 +392,21 @@ def read_only(root: Path) -> Iterator[None]:
         subprocess.run(["umount", "-l", str(root)], check=False)
 
 
-def test_a_read_only_data_root_is_exit_2_before_any_call_and_reports_still_work(
-    tmp_path: Path, server: FakeOpenAIServer, capsys: pytest.CaptureFixture[str]
-) -> None:
+def _done_root_with_new_work(tmp_path: Path, server: FakeOpenAIServer) -> tuple[Path, int]:
+    """A cohort run to the end, then a new concept: the next run has generations to make."""
     root = priced_root(tmp_path / "data", concepts=3)
     assert run(root) == EXIT_OK
-    calls = server.completion_count
     (root / "1_raw" / "concepts_metadata.csv").write_text(
         (root / "1_raw" / "concepts_metadata.csv").read_text() + "concept-09,Concept 9,true\n"
     )
     (root / "1_raw" / "concepts" / "descriptions-paragraph" / "concept-09.txt").write_text("Nine.\n")
+    return root, server.completion_count
+
+
+def test_a_read_only_data_root_is_exit_2_before_any_call_and_reports_still_work(
+    tmp_path: Path, server: FakeOpenAIServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root, calls = _done_root_with_new_work(tmp_path, server)
     with read_only(root):
         capsys.readouterr()
         assert run(root) == EXIT_BAD_INPUT
@@ -479,13 +484,7 @@ def test_the_journal_holds_each_paid_call_once(tmp_path: Path, server: FakeOpenA
 def test_a_read_only_folder_inside_the_root_is_exit_2_before_any_call(
     tmp_path: Path, server: FakeOpenAIServer, capsys: pytest.CaptureFixture[str], folder: str
 ) -> None:
-    root = priced_root(tmp_path / "data", concepts=3)
-    assert run(root) == EXIT_OK
-    calls = server.completion_count
-    (root / "1_raw" / "concepts_metadata.csv").write_text(
-        (root / "1_raw" / "concepts_metadata.csv").read_text() + "concept-09,Concept 9,true\n"
-    )
-    (root / "1_raw" / "concepts" / "descriptions-paragraph" / "concept-09.txt").write_text("Nine.\n")
+    root, calls = _done_root_with_new_work(tmp_path, server)
     with read_only(root / folder):
         capsys.readouterr()
         assert run(root) == EXIT_BAD_INPUT
