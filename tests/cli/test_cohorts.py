@@ -175,6 +175,8 @@ def test_a_study_cap_stops_a_second_cohort_and_a_cohort_cap_is_never_refunded(
     assert run(root, "--cohort", "more", "--max-study-cost", repr(cap)) == EXIT_BUDGET
     out = capsys.readouterr().out
     assert "the data root (every cohort)" in out and "--max-study-cost USD" in out
+    # What the rest costs: the plan of this cohort, not of the default one.
+    assert f"What the rest costs: daydream plan --data-root {root} --cohort more" in out
     assert spent_default < server_paid(server) <= cap * (1 + 1e-9)
 
     # The default cohort's cap counts every payment its runs made, whatever its inputs became:
@@ -185,4 +187,6 @@ def test_a_study_cap_stops_a_second_cohort_and_a_cohort_cap_is_never_refunded(
     (raw / "concepts" / "descriptions-paragraph" / "concept-09.txt").write_text("Concept 9.\n")
     capsys.readouterr()
     assert run(root, "--max-cost", repr(spent_default)) == EXIT_BUDGET  # nothing refunded: no room
+    out = capsys.readouterr().out
+    assert f"What the rest costs: daydream plan --data-root {root}" in out and "--cohort" not in out
     assert read_spend(root).spent == pytest.approx(spent_default)
