@@ -190,3 +190,41 @@ def test_a_study_cap_stops_a_second_cohort_and_a_cohort_cap_is_never_refunded(
     out = capsys.readouterr().out
     assert f"What the rest costs: daydream plan --data-root {root}" in out and "--cohort" not in out
     assert read_spend(root).spent == pytest.approx(spent_default)
+
+
+BASE_AXES: dict[str, list[str]] = {
+    "draft_template": ["test-draft"], "draft_llm": [MODEL_ID], "essay_template": ["test-essay"],
+    "essay_llm": [MODEL_ID], "evaluation_llm": [MODEL_ID],
+}
+
+
+def test_cohorts_counts_a_spec_that_has_not_run_from_its_plan(
+    tmp_path: Path, server: FakeOpenAIServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = study_root(tmp_path / "data")
+    assert run(root, "--stages", "draft") == EXIT_OK
+    found = combos(root)
+    write_spec(root, "a", combo_id=found[:3], evaluation_template=["test-eval"], **BASE_AXES)
+    assert run(root, "--cohort", "a") == EXIT_OK
+    write_spec(root, "fresh", combo_id=found[:4], evaluation_template=["test-eval"], **BASE_AXES)  # a's 3 + 1 new
+    write_spec(root, "broken", combo_id=found[:1], evaluation_template=["nosuch"], **BASE_AXES)
+    paid = server.completion_count
+    assert main(["plan", "--data-root", str(root), "--cohort", "fresh"]) == EXIT_OK
+
+    capsys.readouterr()
+    assert main(["cohorts", "--data-root", str(root), "--json"]) == EXIT_OK
+    listed = {c["cohort"]: c for c in json.loads(capsys.readouterr().out)}
+    fresh = listed["fresh"]
+    # Not "- - -": its generations, planned now from its spec; a's three are done (the same folders).
+    assert fresh["generations"] == {stage: {"done": 3, "missing": 1} for stage in ("draft", "essay", "evaluation")}
+    assert fresh["planned"] is True and fresh["last_run"] is None and fresh["problem"] is None
+    assert listed["a"]["planned"] is False and listed["a"]["generations"]["evaluation"] == {"done": 3}
+    assert listed["broken"]["planned"] is True and "nosuch" in listed["broken"]["problem"]
+    assert listed["broken"]["generations"] == {"draft": {}, "essay": {}, "evaluation": {}}
+    assert not (root / "cohorts" / "fresh" / "membership.csv").exists()  # planning writes nothing
+    assert server.completion_count == paid  # and calls nothing
+
+    assert main(["cohorts", "--data-root", str(root)]) == EXIT_OK
+    out = capsys.readouterr().out
+    assert "3/0/1" in out and "not run (planned)" in out and "not run (spec error)" in out
+    assert "cannot be planned:" in out and "nosuch" in out
