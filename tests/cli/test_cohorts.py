@@ -228,3 +228,39 @@ def test_cohorts_counts_a_spec_that_has_not_run_from_its_plan(
     out = capsys.readouterr().out
     assert "3/0/1" in out and "not run (planned)" in out and "not run (spec error)" in out
     assert "cannot be planned:" in out and "nosuch" in out
+
+
+def test_reparse_of_a_cohort_touches_only_its_members_and_names_the_other_cohorts(
+    tmp_path: Path, server: FakeOpenAIServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = study_root(tmp_path / "data")
+    assert run(root, "--stages", "draft") == EXIT_OK  # the default cohort: 6 drafts of its own ids
+    found = combos(root)
+    write_spec(root, "a", combo_id=found[:3], evaluation_template=["test-eval"], **BASE_AXES)
+    write_spec(root, "b", combo_id=found[1:5], evaluation_template=["test-eval"], **BASE_AXES)  # shares 2 with a
+    assert run(root, "--cohort", "a") == EXIT_OK and run(root, "--cohort", "b") == EXIT_OK
+    b_files = tree(root / "cohorts" / "b")
+    drafts_csv = root / "1_raw" / "draft_templates.csv"  # a parser for the draft template: parsed.txt changes
+    drafts_csv.write_text(drafts_csv.read_text().replace("Lists the concepts,true,\n", "Lists the concepts,true,essay_idea_last\n"))
+
+    capsys.readouterr()
+    assert main(["reparse", "--data-root", str(root), "--cohort", "a", "--stages", "draft"]) == EXIT_OK
+    out = capsys.readouterr().out
+    reparsed = {
+        path.parent.name for path in (root / "gens" / "draft").glob("*/metadata.json")
+        if json.loads(path.read_text()).get("reparsed")
+    }
+    assert reparsed == {g for stage, g in membership(root, "a") if stage == "draft"}  # not b's 4th, not default's 6
+    assert "Re-parse of cohort a" in out
+    assert "2 re-parsed generation(s) are also in cohort b" in out
+    assert f"Refresh them with: daydream report --data-root {root} --cohort b" in out
+    assert "cohort default" not in out  # its drafts have ids of their own: none was re-parsed
+    assert f"daydream run --data-root {root} --cohort a --stages essay,evaluation --force" in out
+    assert tree(root / "cohorts" / "b") == b_files  # re-parsing a never writes b's files
+
+    capsys.readouterr()
+    assert main(["reparse", "--data-root", str(root), "--stages", "draft"]) == EXIT_OK  # the whole data root
+    out = capsys.readouterr().out
+    # Now b's 2 drafts that a does not list, and the default cohort's 6 (its own tables are refreshed).
+    assert "2 re-parsed generation(s) are also in cohort b" in out and "cohort default" not in out
+    assert "cohort a:" not in out and "also in cohort a" not in out  # a's drafts were re-parsed already
