@@ -264,3 +264,40 @@ def test_reparse_of_a_cohort_touches_only_its_members_and_names_the_other_cohort
     # Now b's 2 drafts that a does not list, and the default cohort's 6 (its own tables are refreshed).
     assert "2 re-parsed generation(s) are also in cohort b" in out and "cohort default" not in out
     assert "cohort a:" not in out and "also in cohort a" not in out  # a's drafts were re-parsed already
+
+
+def test_plan_json_names_each_stages_template_model_and_replicate(
+    tmp_path: Path, server: FakeOpenAIServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = study_root(tmp_path / "data")
+    with open(root / "1_raw" / "llm_models.csv", "a") as fh:  # a second grader/writer (same served model)
+        fh.write("mock-2,vendor/gen-a,openrouter,Mock Two,false,false,general\n")
+    spec = write_spec(root, "lineage", combo_id="@combos:concept-00,concept-01,concept-02 k=2", draft_template=["test-draft"], draft_llm=[MODEL_ID],
+                      essay_template=["test-essay"], essay_llm=["mock-2"], evaluation_template=["test-eval"],
+                      evaluation_llm=["mock-2"])
+    text = spec.read_text().replace("output:", "  draft_replicate: [1, 2]\n  evaluation_replicate: [1, 2]\noutput:")
+    spec.write_text(text.replace("evaluation_llm]", "evaluation_llm, draft_replicate, evaluation_replicate]"))
+
+    capsys.readouterr()
+    assert main(["plan", "--data-root", str(root), "--cohort", "lineage", "--json"]) == EXIT_OK
+    gens = json.loads(capsys.readouterr().out)["generations"]
+    by_stage = {stage: [g for g in gens if g["stage"] == stage] for stage in ("draft", "essay", "evaluation")}
+    assert [len(v) for v in by_stage.values()] == [6, 6, 12]  # 3 combos x 2 draft replicates; x 2 evaluation replicates
+    for g in by_stage["evaluation"]:
+        assert (g["draft_model"], g["essay_model"], g["evaluation_model"]) == (MODEL_ID, "mock-2", "mock-2")
+        assert g["model_id"] == "mock-2" and g["replicate"] == g["evaluation_replicate"]
+        assert g["draft_template"] == "test-draft" and g["essay_template"] == "test-essay"
+    assert {(g["draft_replicate"], g["essay_replicate"], g["evaluation_replicate"]) for g in by_stage["evaluation"]} == {
+        (1, 1, 1), (1, 1, 2), (2, 1, 1), (2, 1, 2)
+    }
+    essay = by_stage["essay"][0]
+    assert (essay["draft_model"], essay["essay_model"], essay["evaluation_model"]) == (MODEL_ID, "mock-2", "")
+    assert essay["evaluation_replicate"] is None and essay["essay_replicate"] == 1
+    draft = by_stage["draft"][0]
+    assert (draft["draft_model"], draft["essay_model"], draft["essay_replicate"]) == (MODEL_ID, "", None)
+    # The default cohort's rows name them too (one generation model for draft and essay, as upstream).
+    capsys.readouterr()
+    assert main(["plan", "--data-root", str(root), "--json"]) == EXIT_OK
+    evaluation = next(g for g in json.loads(capsys.readouterr().out)["generations"] if g["stage"] == "evaluation")
+    assert evaluation["draft_model"] == evaluation["essay_model"] == evaluation["evaluation_model"] == MODEL_ID
+    assert (evaluation["draft_replicate"], evaluation["essay_replicate"], evaluation["evaluation_replicate"]) == (1, 1, 1)
