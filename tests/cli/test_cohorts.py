@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from daydreaming_dagster.cli import EXIT_BUDGET, EXIT_OK, main
+from daydreaming_dagster.cli import EXIT_BAD_INPUT, EXIT_BUDGET, EXIT_OK, main
 from daydreaming_dagster.cohort.budget import read_spend
 from daydreaming_dagster.testing.fake_openai_server import FakeOpenAIServer
 from daydreaming_dagster.testing.sample_data import MODEL_ID
@@ -301,3 +301,24 @@ def test_plan_json_names_each_stages_template_model_and_replicate(
     evaluation = next(g for g in json.loads(capsys.readouterr().out)["generations"] if g["stage"] == "evaluation")
     assert evaluation["draft_model"] == evaluation["essay_model"] == evaluation["evaluation_model"] == MODEL_ID
     assert (evaluation["draft_replicate"], evaluation["essay_replicate"], evaluation["evaluation_replicate"]) == (1, 1, 1)
+
+
+def test_select_by_an_unknown_rubric_names_the_cohorts_rubrics(
+    tmp_path: Path, server: FakeOpenAIServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = study_root(tmp_path / "data")
+    assert run(root) == EXIT_OK  # the default cohort, one rubric: test-eval
+    capsys.readouterr()
+    assert main(["select", "--data-root", str(root), "--top", "3", "--by", "nosuch", "--into", "x"]) == EXIT_BAD_INPUT
+    out = capsys.readouterr().out
+    assert "--by nosuch: cohort default has no evaluation template 'nosuch'; its rubrics: test-eval" in out
+    assert "no essay" not in out and not (root / "cohorts" / "x").exists()
+    assert main(["select", "--data-root", str(root), "--top", "3", "--by", "test-eval", "--into", "x"]) == EXIT_OK
+    assert len((root / "cohorts" / "x" / "spec" / "items" / "essays.csv").read_text().splitlines()) == 1 + 3
+    # The same check for a spec's '@cohort:' reference.
+    write_spec(root, "y", essay_gen_id="@cohort:default top=3 by=nosuch", evaluation_template=["test-eval-2"],
+               evaluation_llm=[MODEL_ID])
+    capsys.readouterr()
+    assert main(["plan", "--data-root", str(root), "--cohort", "y"]) == EXIT_BAD_INPUT
+    out = capsys.readouterr().out
+    assert "has no evaluation template 'nosuch' to rank by (its rubrics: test-eval)" in out and "by=test-eval" in out
