@@ -322,3 +322,37 @@ def test_select_by_an_unknown_rubric_names_the_cohorts_rubrics(
     assert main(["plan", "--data-root", str(root), "--cohort", "y"]) == EXIT_BAD_INPUT
     out = capsys.readouterr().out
     assert "has no evaluation template 'nosuch' to rank by (its rubrics: test-eval)" in out and "by=test-eval" in out
+
+
+def test_export_rows_name_the_cohort_and_its_id_so_exports_before_and_after_an_input_change_differ(
+    tmp_path: Path, server: FakeOpenAIServer
+) -> None:
+    root = study_root(tmp_path / "data")
+
+    def exported() -> list[dict[str, object]]:
+        assert main(["export", "--data-root", str(root)]) == EXIT_OK
+        return [json.loads(line) for line in (root / "7_reporting" / "generations.jsonl").read_text().splitlines()]
+
+    def table_cohort_id() -> str:
+        lines = (root / "2_tasks" / "evaluation_tasks.csv").read_text().splitlines()
+        return lines[1].split(",")[lines[0].split(",").index("cohort_id")]
+
+    assert run(root) == EXIT_OK
+    before, before_id = exported(), table_cohort_id()
+    assert before_id.startswith("cohort-")
+    assert before and all(r["cohort"] == "default" and r["cohort_id"] == before_id for r in before)
+    raw = root / "1_raw"  # a fifth concept: new inputs, a new cohort id
+    with open(raw / "concepts_metadata.csv", "a") as fh:
+        fh.write("concept-09,Concept 9,true\n")
+    (raw / "concepts" / "descriptions-paragraph" / "concept-09.txt").write_text("Concept 9.\n")
+    assert run(root) == EXIT_OK
+    after = exported()
+    assert table_cohort_id() != before_id
+    assert all(r["cohort"] == "default" and r["cohort_id"] == table_cohort_id() for r in after)
+
+    write_spec(root, "named", essay_gen_id="@cohort:default top=2", evaluation_template=["test-eval"],
+               evaluation_llm=[MODEL_ID])
+    assert run(root, "--cohort", "named") == EXIT_OK
+    assert main(["export", "--data-root", str(root), "--cohort", "named"]) == EXIT_OK
+    rows = [json.loads(line) for line in (root / "cohorts" / "named" / "7_reporting" / "generations.jsonl").read_text().splitlines()]
+    assert rows and all(r["cohort"] == "named" and r["cohort_id"] == "named" for r in rows)
