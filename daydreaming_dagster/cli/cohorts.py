@@ -13,8 +13,10 @@ def add_parser(sub: argparse._SubParsersAction, name: str) -> None:
         help="list the cohorts of the data root (spec, done/failed/missing, spend, last run)",
         description="List every cohort: the default one (made from the active flags of 1_raw) and "
         "each named cohort with a spec at DATA_ROOT/cohorts/NAME/spec/config.yaml; per stage, its "
-        "generations done, failed and missing (a generation shared by cohorts counts in each); what "
-        "its runs paid (the payment journal); its last run. Makes no LLM call.",
+        "generations done, failed and missing (a generation shared by cohorts counts in each; a "
+        "cohort that has not run yet is planned from its spec, so its missing generations are what "
+        "a run would make); what its runs paid (the payment journal); its last run. Makes no LLM call "
+        "and writes nothing.",
     )
     add_data_root(parser)
     parser.add_argument("--json", action="store_true", help="print the list as JSON (for scripts)")
@@ -25,6 +27,7 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from rich.table import Table
+    from rich.text import Text
 
     from daydreaming_dagster.cli.plan import usd
     from daydreaming_dagster.cohort.overview import DONE, FAILED, MISSING, summarize_cohorts
@@ -53,9 +56,16 @@ def run(args: argparse.Namespace) -> int:
             cells.append(f"{c[DONE]}/{c[FAILED]}/{c[MISSING]}" if c else "-")
         last = s.last_run
         when = f"{str(last.get('finished_at', ''))[:16].replace('T', ' ')} exit {last.get('exit')}" if last else "-"
+        if s.planned and not last:
+            when = "not run (planned)" if s.problem is None else "not run (spec error)"
         table.add_row(s.name, *cells, f"{usd(s.spent)} ({s.paid_calls})", when)
     console.print(table)
     console.print("d/f/m: generations done / failed / missing; paid: what the cohort's runs paid (calls).")
+    if any(s.planned for s in summaries):
+        console.print("planned: not run yet, so counted from its spec as planned now (missing: what a run "
+                      "would make; `daydream plan --cohort NAME` gives the cost).")
     for s in summaries:
-        console.print(f"  {s.name}: {s.spec}")
+        console.print(Text(f"  {s.name}: {s.spec}"))
+        if s.problem is not None:
+            console.print(Text(f"    cannot be planned: {s.problem}"))
     return EXIT_OK

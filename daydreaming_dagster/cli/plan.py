@@ -26,7 +26,7 @@ from daydreaming_dagster.cli._common import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Mapping, Sequence
 
     from rich.console import Console
     from rich.table import Table
@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from daydreaming_dagster.cohort.plan import Plan, PlanRow
     from daydreaming_dagster.cohort.prices import ModelPrice
     from daydreaming_dagster.cohort.runner import WorkItem
+    from daydreaming_dagster.core.stages import Stage
     from daydreaming_dagster.engine.store import GensStore
 
 
@@ -79,12 +80,35 @@ def _price(price: ModelPrice) -> str:
 
 
 def planned_generations(cohort: Cohort, items: Sequence[WorkItem], store: GensStore) -> list[dict[str, Any]]:
-    """Every generation of the plan, so a spec can be checked before anything is paid."""
-    from daydreaming_dagster.core.stages import STAGE_FACTS
+    """Every generation of the plan, so a spec can be checked before anything is paid.
+
+    Each row names its whole lineage: the templates, the model and the replicate of each stage
+    (``draft_model``, ``essay_model``, ``evaluation_model``; ``draft_replicate``, ``essay_replicate``,
+    ``evaluation_replicate``, as ``parsed_scores.csv`` names replicates; ``essay_model`` is its
+    ``generation_model``), empty or null for the stages below it. ``model_id`` and ``replicate``
+    are the row's own stage's.
+    """
+    from daydreaming_dagster.core.stages import STAGE_FACTS, STAGES
+
+    # Every row of the cohort, whatever --stages says: an evaluation's essay and draft are looked up here.
+    rows = {(stage, str(row.get("gen_id", ""))): row for stage in STAGES for row in cohort.rows(stage)}
+
+    def replicate(row: Mapping[str, Any]) -> int:
+        value = str(row.get("replicate") or "1")
+        return int(value) if value.isdigit() else 1
 
     out = []
     for item in items:
         row, facts = item.row, STAGE_FACTS[item.stage]
+        lineage: dict[Stage, Mapping[str, Any]] = {item.stage: row}
+        if item.stage == "evaluation":
+            lineage["essay"] = rows.get(("essay", item.parent_gen_id or ""), {})
+        if "essay" in lineage or item.stage == "essay":
+            essay = lineage.get("essay", row)
+            lineage["draft"] = rows.get(("draft", str(essay.get("parent_gen_id") or "")), {})
+        models = {stage: str(found.get(STAGE_FACTS[stage].model_column) or "") for stage, found in lineage.items()}
+        if item.stage == "evaluation" and not models["essay"]:  # a reused essay: the evaluation row says
+            models["essay"] = str(row.get("generation_model") or "")
         out.append({
             "stage": item.stage,
             "gen_id": item.gen_id,
@@ -93,8 +117,15 @@ def planned_generations(cohort: Cohort, items: Sequence[WorkItem], store: GensSt
             "draft_template": row.get("draft_template", ""),
             "essay_template": row.get("essay_template", ""),
             "evaluation_template": row.get("evaluation_template", ""),
+            "draft_model": models.get("draft", ""),
+            "essay_model": models.get("essay", ""),
+            "evaluation_model": models.get("evaluation", ""),
+            **{
+                f"{stage}_replicate": replicate(lineage[stage]) if lineage.get(stage) else None
+                for stage in STAGES
+            },
             "model_id": row.get(facts.model_column, ""),
-            "replicate": int(row.get("replicate") or 1),
+            "replicate": replicate(row),
             "complete": store.is_complete(item.stage, item.gen_id),
         })
     return out

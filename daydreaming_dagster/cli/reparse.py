@@ -1,4 +1,9 @@
-"""``daydream reparse``: re-apply the current parsers to every stored raw.txt, with no LLM call."""
+"""``daydream reparse``: re-apply the current parsers to the stored raw.txt files, with no LLM call.
+
+Without ``--cohort``: every generation of the data root; with ``--cohort NAME``: the generations
+that cohort lists. The other cohorts that list a re-parsed generation are named, with the command
+that rewrites their tables.
+"""
 
 from __future__ import annotations
 
@@ -19,12 +24,13 @@ from daydreaming_dagster.cli._common import (
 def add_parser(sub: argparse._SubParsersAction, name: str) -> None:
     parser = sub.add_parser(
         name,
-        help="re-parse every stored raw.txt with the current parsers (no LLM call), refresh the results",
+        help="re-parse the stored raw.txt files with the current parsers (no LLM call), refresh the results",
         description="Apply each template's current parser (as 1_raw's template CSVs say now) to every "
-        "stored raw.txt. parsed.txt is rewritten atomically only when the result changed, and "
+        "stored raw.txt (with --cohort NAME: only the generations that cohort lists). parsed.txt is rewritten atomically only when the result changed, and "
         "metadata.json records the re-parse; a generation that failed only because its parser failed "
         "becomes complete when it now parses. A generation whose new parse fails is reported and "
-        "keeps its files. Then the result tables and the report are rewritten. Makes no LLM call. "
+        "keeps its files. Then the cohort's result tables and report are rewritten; other cohorts "
+        "that list a re-parsed generation are named, with the command that refreshes them. Makes no LLM call. "
         "Exit status: 0 ok, 1 a generation that was parsed no longer parses, 2 bad input.",
     )
     add_data_root(parser)
@@ -34,10 +40,12 @@ def add_parser(sub: argparse._SubParsersAction, name: str) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    import shlex
     from pathlib import Path
 
     from rich.table import Table
 
+    from daydreaming_dagster.cli.run import cohort_flag
     from daydreaming_dagster.inputs import InputError
     from daydreaming_dagster.results.reparse import (
         ACTIONS,
@@ -57,7 +65,9 @@ def run(args: argparse.Namespace) -> int:
     except InputError as exc:
         print_error(console, "Input error (nothing was re-parsed):", f"\n{exc}")
         return EXIT_BAD_INPUT
-    table = Table(title="Re-parse (no LLM call)")
+    root, flag = shlex.quote(str(args.data_root)), cohort_flag(summary.cohort)
+    whose = "" if args.cohort is None else f" of cohort {summary.cohort}"
+    table = Table(title=f"Re-parse{whose} (no LLM call)")
     actions = ACTIONS
     table.add_column("stage")
     for action in actions:
@@ -81,10 +91,16 @@ def run(args: argparse.Namespace) -> int:
     for child, ids in summary.stale.items():
         console.print(
             f"{len(ids)} {child}(s) were made from a re-parsed parent and still hold the old text; "
-            f"regenerate them with: daydream run --data-root {args.data_root} --stages {child}"
+            f"regenerate them with: daydream run --data-root {root}{flag} --stages {child}"
             f"{',evaluation' if child == 'essay' else ''} --force", highlight=False, markup=False,
         )
     if summary.results:
         console.print(f"Results refreshed: {len(summary.results)} files; report "
                       f"{summary.results.get('report', '(not written)')}", highlight=False, markup=False)
+    for other, count in summary.other_cohorts.items():
+        console.print(
+            f"{count} re-parsed generation(s) are also in cohort {other}: its tables and report still show "
+            f"the old text. Refresh them with: daydream report --data-root {root}{cohort_flag(other)}",
+            highlight=False, markup=False,
+        )
     return EXIT_OK if summary.ok else EXIT_FAILED

@@ -173,8 +173,13 @@ def _cap_stop_message(cap: SpendingCap, spend: Spend, run_id: str, not_started: 
         f"To continue where this run stopped, raise the cap (it counts {'every cohort' if study else 'the cohort'}'s "
         f"total spend, every run and process; at least {usd(least)} to start the next call): {command} "
         f"(or {setting} in experiment.toml). What the rest costs: daydream plan --data-root "
-        f"{shlex.quote(str(data_root))}"
+        f"{shlex.quote(str(data_root))}{cohort_flag(spend.cohort_name)}"
     )
+
+
+def cohort_flag(name: str) -> str:
+    """`` --cohort NAME`` for a named cohort (a command to run next names it), nothing for the default one."""
+    return "" if name == DEFAULT_COHORT else f" --cohort {shlex.quote(name)}"
 
 
 def _disk_stop_message(summary: RunSummary, prepared: PreparedRun) -> str:
@@ -478,7 +483,8 @@ def _run_prepared(
             console,
             "No space left:",
             f"{results_problem}. Every generation is on disk. Free space, then run `daydream report "
-            f"--data-root {shlex.quote(str(data_root))}` (or the same command again: it pays nothing twice).",
+            f"--data-root {shlex.quote(str(data_root))}{cohort_flag(cohort.name)}` (or the same command "
+            "again: it pays nothing twice).",
         )
         return EXIT_FAILED
     if summary.stopped == "interrupted":

@@ -39,9 +39,10 @@ def add_parser(sub: argparse._SubParsersAction, name: str) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    import shlex
     from pathlib import Path
 
-    from daydreaming_dagster.cohort.named import essay_scores, essays_of_cohort
+    from daydreaming_dagster.cohort.named import cohort_rubrics, essay_scores, essays_of_cohort
     from daydreaming_dagster.cohort.tasks import read_table_file
     from daydreaming_dagster.core.errors import DaydreamError
     from daydreaming_dagster.core.layout import CohortLayout, cohort_name
@@ -58,6 +59,12 @@ def run(args: argparse.Namespace) -> int:
         target = CohortLayout(data_root, cohort_name(args.into))
         if target.is_default:
             raise DaydreamError("--into default: the default cohort has no spec. Fix: name the new cohort")
+        rubrics = cohort_rubrics(data_root, source.name)
+        if args.by is not None and rubrics and args.by not in rubrics:
+            print_error(console, "Bad flag:", f"--by {args.by}: cohort {source.name} has no evaluation template "
+                        f"{args.by!r}; its rubrics: {', '.join(rubrics)}. Fix: e.g. --by {rubrics[0]}, or leave "
+                        "out --by (the mean over every rubric).")
+            return EXIT_BAD_INPUT
         chosen = essays_of_cohort(data_root, source.name, top=args.top, by=args.by)
     except DaydreamError as exc:
         print_error(console, "Cannot select:", str(exc))
@@ -90,6 +97,7 @@ def run(args: argparse.Namespace) -> int:
     ))
     for rank, gen_id in enumerate(chosen, 1):
         console.print(f"{rank:>3}. {gen_id}  {scores.get(gen_id, float('nan')):.2f}")
+    where = f"--data-root {shlex.quote(str(data_root))} --cohort {target.name}"
     console.print(f"Wrote {spec} and {spec.parent / 'items' / 'essays.csv'} ({len(chosen)} essays). "
-                  f"Next: edit it, then daydream plan --cohort {target.name}, daydream run --cohort {target.name}.")
+                  f"Next: edit it, then daydream plan {where}, daydream run {where}.")
     return EXIT_OK

@@ -141,9 +141,26 @@ def essays_of_cohort(data_root: Path, name: str, *, top: int | None = None, by: 
     ids = [str(g) for g in essays["gen_id"]]
     if top is None:
         return ids
+    rubrics = cohort_rubrics(data_root, name)
+    if by is not None and by not in rubrics:
+        raise InputError([InputProblem(
+            layout.tasks_dir, None, None,
+            f"cohort {name!r} has no evaluation template {by!r} to rank by "
+            f"(its rubrics: {', '.join(rubrics) if rubrics else 'none'})",
+            f"rank by one of its rubrics, e.g. by={rubrics[0]}" if rubrics else "leave out by= (mean over every rubric)",
+        )])
     scores = essay_scores(data_root, name, by=by)
     ranked = sorted((g for g in ids if g in scores), key=lambda g: (-scores[g], g))
     return ranked[:top]
+
+
+def cohort_rubrics(data_root: Path, name: str) -> list[str]:
+    """The evaluation templates of cohort ``name``'s evaluation table, sorted (its rubrics)."""
+    layout = CohortLayout(Path(data_root), name)
+    evaluations = read_table_file(layout.tasks_dir / STAGE_FACTS["evaluation"].task_file)
+    if "evaluation_template" not in evaluations.columns:
+        return []
+    return sorted({str(t) for t in evaluations["evaluation_template"] if str(t)})
 
 
 def essay_scores(data_root: Path, name: str, *, by: str | None = None) -> dict[str, float]:

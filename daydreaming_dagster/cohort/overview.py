@@ -2,7 +2,9 @@
 
 ``summarize_cohorts``: per cohort, its spec, its generations done / failed / missing per stage (a
 generation two cohorts share is read once), what its runs paid (the payment journal) and its last
-run. ``record_run`` appends one line per ``daydream run`` to ``ledger/runs.jsonl``.
+run. A named cohort that has not run yet (no ``membership.csv``) is planned from its spec in memory,
+with no call and no file written, so its counts show what it would make and what already exists.
+``record_run`` appends one line per ``daydream run`` to ``ledger/runs.jsonl``.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from typing import Any
 from daydreaming_dagster.cohort.budget import payments
 from daydreaming_dagster.cohort.named import read_membership
 from daydreaming_dagster.cohort.tasks import read_table_file
+from daydreaming_dagster.core.errors import DaydreamError
 from daydreaming_dagster.core.layout import DEFAULT_COHORT, CohortLayout, named_cohorts
 from daydreaming_dagster.core.stages import STAGE_FACTS, STAGES
 from daydreaming_dagster.engine.ledger import LEDGER_DIR
@@ -35,6 +38,8 @@ class CohortSummary:
     spent: float = 0.0
     paid_calls: int = 0
     last_run: Mapping[str, Any] | None = None
+    planned: bool = False  # no membership.csv yet: the counts come from its spec, planned now
+    problem: str | None = None  # why its spec cannot be planned (then it has no counts)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -44,13 +49,19 @@ class CohortSummary:
             "spent_usd": round(self.spent, 8),
             "paid_calls": self.paid_calls,
             "last_run": dict(self.last_run) if self.last_run else None,
+            "planned": self.planned,
+            "problem": self.problem,
         }
 
 
 def cohort_members(data_root: Path, name: str) -> list[tuple[str, str]]:
-    """(stage, gen_id) of a cohort: a named cohort's membership, the default cohort's task tables."""
+    """(stage, gen_id) of a cohort: a named cohort's membership (planned from its spec when it has not
+    run yet: ``planned_members``), the default cohort's task tables. Raises DaydreamError when a spec
+    without membership cannot be planned."""
     layout = CohortLayout(Path(data_root), name)
     if not layout.is_default:
+        if not layout.membership.is_file():
+            return planned_members(Path(data_root), name)
         return read_membership(Path(data_root), name)
     out: list[tuple[str, str]] = []
     for stage in STAGES:
@@ -58,6 +69,17 @@ def cohort_members(data_root: Path, name: str) -> list[tuple[str, str]]:
         if "gen_id" in frame.columns:
             out.extend((stage, str(g)) for g in frame["gen_id"])
     return out
+
+
+def planned_members(data_root: Path, name: str) -> list[tuple[str, str]]:
+    """The membership the named cohort ``name`` would write if it ran now: its spec planned in memory
+    (no LLM call, no file written; raises DaydreamError when an input is wrong)."""
+    from daydreaming_dagster.cohort.pipeline import load_cohort
+    from daydreaming_dagster.core.config import load_experiment_config
+
+    root = Path(data_root)
+    cohort = load_cohort(root, load_experiment_config(root), name=name)
+    return list(dict.fromkeys(cohort.membership))
 
 
 def summarize_cohorts(data_root: Path) -> list[CohortSummary]:
@@ -89,7 +111,13 @@ def summarize_cohorts(data_root: Path) -> list[CohortSummary]:
         layout = CohortLayout(root, name)
         spec = str(layout.spec_file) if not layout.is_default else "active flags of 1_raw (2_tasks/)"
         summary = CohortSummary(name, spec, last_run=runs.get(name))
-        members = default_members if layout.is_default else cohort_members(root, name)
+        members: list[tuple[str, str]] = default_members
+        if not layout.is_default:
+            summary.planned = not layout.membership.is_file()
+            try:
+                members = cohort_members(root, name)
+            except DaydreamError as exc:
+                summary.problem, members = str(exc), []
         for stage, gen_id in members:
             summary.counts.setdefault(stage, Counter())[state(stage, gen_id)] += 1
         summary.spent, calls = spend.get(name, [0.0, 0.0])

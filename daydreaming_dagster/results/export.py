@@ -1,6 +1,9 @@
 """``export_generations(data_root)``: one row per generation of the cohort, for pandas or a notebook.
 
-Columns (``EXPORT_COLUMNS``): stage, ids and lineage (parent, draft, essay, combination, concept ids
+Columns (``EXPORT_COLUMNS``): the cohort (its name, ``default`` for the one made from the active
+flags) and its id (``cohort_id``: a named cohort's name; the default cohort's
+``cohort-<hash of its inputs>``, so exports made before and after an input change are told apart),
+stage, ids and lineage (parent, draft, essay, combination, concept ids
 and names), templates and models, replicate, status and error, the prompt, raw and parsed texts,
 the score (evaluations; essays and drafts get the mean of the evaluations below them and their
 count), usage (tokens, cost), latency and duration, cache use and times. JSON Lines keeps lists and
@@ -32,7 +35,7 @@ from daydreaming_dagster.results.lineage import (
 
 FORMATS = ("jsonl", "csv")
 EXPORT_COLUMNS = [
-    "cohort", "stage", "gen_id", "parent_gen_id", "draft_gen_id", "essay_gen_id", "combo_id", "concept_ids",
+    "cohort", "cohort_id", "stage", "gen_id", "parent_gen_id", "draft_gen_id", "essay_gen_id", "combo_id", "concept_ids",
     "concept_names", "template_id", "model_id", "draft_template", "essay_template", "generation_model",
     "evaluation_template", "evaluation_model", "replicate", "status", "error", "failure_kind", "mode",
     "parser", "prompt", "raw", "parsed", "score", "score_error", "mean_score", "n_scores",
@@ -68,7 +71,8 @@ def iter_rows(view: CohortView) -> Iterator[dict[str, Any]]:
     for g in records(gens):
         gen_dir = g["gen_dir"]
         row = {c: _value(c, g.get(c)) for c in EXPORT_COLUMNS if c in g}
-        row["cohort"] = view.cohort  # two cohorts' exports never mix silently
+        row["cohort"] = view.cohort  # two cohorts' exports never mix silently,
+        row["cohort_id"] = view.cohort_id  # nor the default cohort's before and after an input change
         row["concept_ids"] = [c for c in str(g["concept_ids"]).split(";") if c]
         # From the combination, not by splitting the joined text: a name may contain "; ".
         row["concept_names"] = [view.concept_names.get(c, c) for c in view.combos.get(str(g["combo_id"]), ())]

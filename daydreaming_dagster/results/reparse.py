@@ -1,7 +1,8 @@
 """``reparse(data_root)``: apply the current parsers to every stored ``raw.txt``, with no LLM call.
 
-For each generation folder of the selected stages (every folder under ``gens/<stage>/``, this
-cohort's or not) that has a ``raw.txt`` and a ``metadata.json``:
+For each generation folder of the selected stages that has a ``raw.txt`` and a ``metadata.json``
+(a named cohort: the folders its membership lists; the default cohort: every folder under
+``gens/<stage>/``, as upstream's data root had one cohort):
 
 - complete: the template's current parser (``stages.parser_for``, so a parser changed in the
   template CSV counts) runs on ``raw.txt``. A different result replaces ``parsed.txt`` (atomically)
@@ -16,6 +17,11 @@ cohort's or not) that has a ``raw.txt`` and a ``metadata.json``:
 
 Children made from a changed draft or essay keep their files (their prompt used the old text); they
 are reported as ``stale`` so they can be regenerated with ``daydream run --stages ... --force``.
+
+Then the cohort's result tables are rewritten. A generation is shared by every cohort that lists
+it, so the other cohorts with a re-parsed member are reported (``other_cohorts``): their tables
+still show the old text until ``daydream report --cohort NAME`` rewrites them (re-parsing one
+cohort never writes another's files).
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from daydreaming_dagster.core.errors import DamagedFileError
+from daydreaming_dagster.core.layout import DEFAULT_COHORT, CohortLayout, cohort_name, named_cohorts
 from daydreaming_dagster.core.stages import STAGES, Stage, child_of
 from daydreaming_dagster.engine.record import STATUS_COMPLETE
 from daydreaming_dagster.engine.store import PARSED, RAW, GensStore, report_damaged
@@ -52,6 +59,9 @@ class ReparseSummary:
     outcomes: list[ReparseOutcome] = field(default_factory=list)
     stale: dict[Stage, list[str]] = field(default_factory=dict)  # children made from changed parents
     results: dict[str, Path] = field(default_factory=dict)  # result tables refreshed
+    cohort: str = DEFAULT_COHORT  # whose generations were re-parsed and whose tables were refreshed
+    # Other cohorts (with result tables) that list a changed or repaired generation: how many.
+    other_cohorts: dict[str, int] = field(default_factory=dict)
 
     def count(self, stage: Stage, action: str) -> int:
         return sum(1 for o in self.outcomes if o.stage == stage and o.action == action)
@@ -121,20 +131,32 @@ def reparse_generation(store: GensStore, raw_data: object, stage: Stage, gen_id:
 def reparse(
     data_root: Path | str, stages: Iterable[Stage] = STAGES, *, refresh_results: bool = True, cohort: str | None = None
 ) -> ReparseSummary:
-    """Re-parse every stored generation of ``stages``; no client is built, no model is called.
+    """Re-parse the stored generations of ``stages``; no client is built, no model is called.
 
-    Raises ``InputError`` when ``1_raw`` is invalid (the parsers are read from it).
+    ``cohort``: a named cohort re-parses only the generations its membership lists (a cohort that
+    has not run yet: its spec as planned now); None or the default cohort, every generation folder.
+    Raises ``InputError`` when ``1_raw`` is invalid (the parsers are read from it), or a named
+    cohort's spec cannot be planned.
     """
+    from daydreaming_dagster.cohort.overview import cohort_members
     from daydreaming_dagster.inputs import load_raw_data
 
     root = Path(data_root)
+    name = cohort_name(cohort)
     raw_data = load_raw_data(root)
     store = GensStore(root)
+    members = None if name == DEFAULT_COHORT else set(cohort_members(root, name))
     at = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
-    summary = ReparseSummary()
+    summary = ReparseSummary(cohort=name)
     wanted = [s for s in STAGES if s in set(stages)]
+
+    def gen_ids(stage: Stage) -> list[str]:
+        """The stage's folders on disk; a named cohort's: those its membership lists."""
+        on_disk = store.gen_ids(stage)
+        return on_disk if members is None else [g for g in on_disk if (stage, g) in members]
+
     for stage in wanted:
-        for gen_id in store.gen_ids(stage):
+        for gen_id in gen_ids(stage):
             summary.outcomes.append(reparse_generation(store, raw_data, stage, gen_id, at=at))
     for stage in wanted:
         changed = {o.gen_id for o in summary.outcomes if o.stage == stage and o.action in (CHANGED, REPAIRED)}
@@ -142,12 +164,13 @@ def reparse(
         if not changed or child is None:
             continue
         stale = []
-        for gen_id in store.gen_ids(child):
+        for gen_id in gen_ids(child):
             record = store.read_record(child, gen_id)
             if record is not None and record.parent_gen_id in changed:
                 stale.append(gen_id)
         if stale:
             summary.stale[child] = stale
+    summary.other_cohorts = _other_cohorts(root, name, summary)
     if refresh_results:
         from daydreaming_dagster.results.lineage import ResultsInputError
         from daydreaming_dagster.results.writer import write_all_results
@@ -157,3 +180,22 @@ def reparse(
         except ResultsInputError:
             summary.results = {}
     return summary
+
+
+def _other_cohorts(root: Path, current: str, summary: ReparseSummary) -> dict[str, int]:
+    """The cohorts other than ``current`` that have result tables and list a re-parsed generation."""
+    from daydreaming_dagster.cohort.overview import cohort_members
+
+    changed = {(o.stage, o.gen_id) for o in summary.outcomes if o.action in (CHANGED, REPAIRED)}
+    if not changed:
+        return {}
+    out: dict[str, int] = {}
+    for name in [DEFAULT_COHORT, *named_cohorts(root)]:
+        layout = CohortLayout(root, name)
+        # A cohort without its membership (named) or task tables (default) has no results to refresh.
+        if name == current or not (layout.membership.is_file() or layout.is_default):
+            continue
+        count = sum(1 for member in cohort_members(root, name) if member in changed)
+        if count:
+            out[name] = count
+    return out

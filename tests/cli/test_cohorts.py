@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from daydreaming_dagster.cli import EXIT_BUDGET, EXIT_OK, main
+from daydreaming_dagster.cli import EXIT_BAD_INPUT, EXIT_BUDGET, EXIT_OK, main
 from daydreaming_dagster.cohort.budget import read_spend
 from daydreaming_dagster.testing.fake_openai_server import FakeOpenAIServer
 from daydreaming_dagster.testing.sample_data import MODEL_ID
@@ -175,6 +175,8 @@ def test_a_study_cap_stops_a_second_cohort_and_a_cohort_cap_is_never_refunded(
     assert run(root, "--cohort", "more", "--max-study-cost", repr(cap)) == EXIT_BUDGET
     out = capsys.readouterr().out
     assert "the data root (every cohort)" in out and "--max-study-cost USD" in out
+    # What the rest costs: the plan of this cohort, not of the default one.
+    assert f"What the rest costs: daydream plan --data-root {root} --cohort more" in out
     assert spent_default < server_paid(server) <= cap * (1 + 1e-9)
 
     # The default cohort's cap counts every payment its runs made, whatever its inputs became:
@@ -185,4 +187,172 @@ def test_a_study_cap_stops_a_second_cohort_and_a_cohort_cap_is_never_refunded(
     (raw / "concepts" / "descriptions-paragraph" / "concept-09.txt").write_text("Concept 9.\n")
     capsys.readouterr()
     assert run(root, "--max-cost", repr(spent_default)) == EXIT_BUDGET  # nothing refunded: no room
+    out = capsys.readouterr().out
+    assert f"What the rest costs: daydream plan --data-root {root}" in out and "--cohort" not in out
     assert read_spend(root).spent == pytest.approx(spent_default)
+
+
+BASE_AXES: dict[str, list[str]] = {
+    "draft_template": ["test-draft"], "draft_llm": [MODEL_ID], "essay_template": ["test-essay"],
+    "essay_llm": [MODEL_ID], "evaluation_llm": [MODEL_ID],
+}
+
+
+def test_cohorts_counts_a_spec_that_has_not_run_from_its_plan(
+    tmp_path: Path, server: FakeOpenAIServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = study_root(tmp_path / "data")
+    assert run(root, "--stages", "draft") == EXIT_OK
+    found = combos(root)
+    write_spec(root, "a", combo_id=found[:3], evaluation_template=["test-eval"], **BASE_AXES)
+    assert run(root, "--cohort", "a") == EXIT_OK
+    write_spec(root, "fresh", combo_id=found[:4], evaluation_template=["test-eval"], **BASE_AXES)  # a's 3 + 1 new
+    write_spec(root, "broken", combo_id=found[:1], evaluation_template=["nosuch"], **BASE_AXES)
+    paid = server.completion_count
+    assert main(["plan", "--data-root", str(root), "--cohort", "fresh"]) == EXIT_OK
+
+    capsys.readouterr()
+    assert main(["cohorts", "--data-root", str(root), "--json"]) == EXIT_OK
+    listed = {c["cohort"]: c for c in json.loads(capsys.readouterr().out)}
+    fresh = listed["fresh"]
+    # Not "- - -": its generations, planned now from its spec; a's three are done (the same folders).
+    assert fresh["generations"] == {stage: {"done": 3, "missing": 1} for stage in ("draft", "essay", "evaluation")}
+    assert fresh["planned"] is True and fresh["last_run"] is None and fresh["problem"] is None
+    assert listed["a"]["planned"] is False and listed["a"]["generations"]["evaluation"] == {"done": 3}
+    assert listed["broken"]["planned"] is True and "nosuch" in listed["broken"]["problem"]
+    assert listed["broken"]["generations"] == {"draft": {}, "essay": {}, "evaluation": {}}
+    assert not (root / "cohorts" / "fresh" / "membership.csv").exists()  # planning writes nothing
+    assert server.completion_count == paid  # and calls nothing
+
+    assert main(["cohorts", "--data-root", str(root)]) == EXIT_OK
+    out = capsys.readouterr().out
+    assert "3/0/1" in out and "not run (planned)" in out and "not run (spec error)" in out
+    assert "cannot be planned:" in out and "nosuch" in out
+
+
+def test_reparse_of_a_cohort_touches_only_its_members_and_names_the_other_cohorts(
+    tmp_path: Path, server: FakeOpenAIServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = study_root(tmp_path / "data")
+    assert run(root, "--stages", "draft") == EXIT_OK  # the default cohort: 6 drafts of its own ids
+    found = combos(root)
+    write_spec(root, "a", combo_id=found[:3], evaluation_template=["test-eval"], **BASE_AXES)
+    write_spec(root, "b", combo_id=found[1:5], evaluation_template=["test-eval"], **BASE_AXES)  # shares 2 with a
+    assert run(root, "--cohort", "a") == EXIT_OK and run(root, "--cohort", "b") == EXIT_OK
+    b_files = tree(root / "cohorts" / "b")
+    drafts_csv = root / "1_raw" / "draft_templates.csv"  # a parser for the draft template: parsed.txt changes
+    drafts_csv.write_text(drafts_csv.read_text().replace("Lists the concepts,true,\n", "Lists the concepts,true,essay_idea_last\n"))
+
+    capsys.readouterr()
+    assert main(["reparse", "--data-root", str(root), "--cohort", "a", "--stages", "draft"]) == EXIT_OK
+    out = capsys.readouterr().out
+    reparsed = {
+        path.parent.name for path in (root / "gens" / "draft").glob("*/metadata.json")
+        if json.loads(path.read_text()).get("reparsed")
+    }
+    assert reparsed == {g for stage, g in membership(root, "a") if stage == "draft"}  # not b's 4th, not default's 6
+    assert "Re-parse of cohort a" in out
+    assert "2 re-parsed generation(s) are also in cohort b" in out
+    assert f"Refresh them with: daydream report --data-root {root} --cohort b" in out
+    assert "cohort default" not in out  # its drafts have ids of their own: none was re-parsed
+    assert f"daydream run --data-root {root} --cohort a --stages essay,evaluation --force" in out
+    assert tree(root / "cohorts" / "b") == b_files  # re-parsing a never writes b's files
+
+    capsys.readouterr()
+    assert main(["reparse", "--data-root", str(root), "--stages", "draft"]) == EXIT_OK  # the whole data root
+    out = capsys.readouterr().out
+    # Now b's 2 drafts that a does not list, and the default cohort's 6 (its own tables are refreshed).
+    assert "2 re-parsed generation(s) are also in cohort b" in out and "cohort default" not in out
+    assert "cohort a:" not in out and "also in cohort a" not in out  # a's drafts were re-parsed already
+
+
+def test_plan_json_names_each_stages_template_model_and_replicate(
+    tmp_path: Path, server: FakeOpenAIServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = study_root(tmp_path / "data")
+    with open(root / "1_raw" / "llm_models.csv", "a") as fh:  # a second grader/writer (same served model)
+        fh.write("mock-2,vendor/gen-a,openrouter,Mock Two,false,false,general\n")
+    spec = write_spec(root, "lineage", combo_id="@combos:concept-00,concept-01,concept-02 k=2", draft_template=["test-draft"], draft_llm=[MODEL_ID],
+                      essay_template=["test-essay"], essay_llm=["mock-2"], evaluation_template=["test-eval"],
+                      evaluation_llm=["mock-2"])
+    text = spec.read_text().replace("output:", "  draft_replicate: [1, 2]\n  evaluation_replicate: [1, 2]\noutput:")
+    spec.write_text(text.replace("evaluation_llm]", "evaluation_llm, draft_replicate, evaluation_replicate]"))
+
+    capsys.readouterr()
+    assert main(["plan", "--data-root", str(root), "--cohort", "lineage", "--json"]) == EXIT_OK
+    gens = json.loads(capsys.readouterr().out)["generations"]
+    by_stage = {stage: [g for g in gens if g["stage"] == stage] for stage in ("draft", "essay", "evaluation")}
+    assert [len(v) for v in by_stage.values()] == [6, 6, 12]  # 3 combos x 2 draft replicates; x 2 evaluation replicates
+    for g in by_stage["evaluation"]:
+        assert (g["draft_model"], g["essay_model"], g["evaluation_model"]) == (MODEL_ID, "mock-2", "mock-2")
+        assert g["model_id"] == "mock-2" and g["replicate"] == g["evaluation_replicate"]
+        assert g["draft_template"] == "test-draft" and g["essay_template"] == "test-essay"
+    assert {(g["draft_replicate"], g["essay_replicate"], g["evaluation_replicate"]) for g in by_stage["evaluation"]} == {
+        (1, 1, 1), (1, 1, 2), (2, 1, 1), (2, 1, 2)
+    }
+    essay = by_stage["essay"][0]
+    assert (essay["draft_model"], essay["essay_model"], essay["evaluation_model"]) == (MODEL_ID, "mock-2", "")
+    assert essay["evaluation_replicate"] is None and essay["essay_replicate"] == 1
+    draft = by_stage["draft"][0]
+    assert (draft["draft_model"], draft["essay_model"], draft["essay_replicate"]) == (MODEL_ID, "", None)
+    # The default cohort's rows name them too (one generation model for draft and essay, as upstream).
+    capsys.readouterr()
+    assert main(["plan", "--data-root", str(root), "--json"]) == EXIT_OK
+    evaluation = next(g for g in json.loads(capsys.readouterr().out)["generations"] if g["stage"] == "evaluation")
+    assert evaluation["draft_model"] == evaluation["essay_model"] == evaluation["evaluation_model"] == MODEL_ID
+    assert (evaluation["draft_replicate"], evaluation["essay_replicate"], evaluation["evaluation_replicate"]) == (1, 1, 1)
+
+
+def test_select_by_an_unknown_rubric_names_the_cohorts_rubrics(
+    tmp_path: Path, server: FakeOpenAIServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = study_root(tmp_path / "data")
+    assert run(root) == EXIT_OK  # the default cohort, one rubric: test-eval
+    capsys.readouterr()
+    assert main(["select", "--data-root", str(root), "--top", "3", "--by", "nosuch", "--into", "x"]) == EXIT_BAD_INPUT
+    out = capsys.readouterr().out
+    assert "--by nosuch: cohort default has no evaluation template 'nosuch'; its rubrics: test-eval" in out
+    assert "no essay" not in out and not (root / "cohorts" / "x").exists()
+    assert main(["select", "--data-root", str(root), "--top", "3", "--by", "test-eval", "--into", "x"]) == EXIT_OK
+    assert len((root / "cohorts" / "x" / "spec" / "items" / "essays.csv").read_text().splitlines()) == 1 + 3
+    # The same check for a spec's '@cohort:' reference.
+    write_spec(root, "y", essay_gen_id="@cohort:default top=3 by=nosuch", evaluation_template=["test-eval-2"],
+               evaluation_llm=[MODEL_ID])
+    capsys.readouterr()
+    assert main(["plan", "--data-root", str(root), "--cohort", "y"]) == EXIT_BAD_INPUT
+    out = capsys.readouterr().out
+    assert "has no evaluation template 'nosuch' to rank by (its rubrics: test-eval)" in out and "by=test-eval" in out
+
+
+def test_export_rows_name_the_cohort_and_its_id_so_exports_before_and_after_an_input_change_differ(
+    tmp_path: Path, server: FakeOpenAIServer
+) -> None:
+    root = study_root(tmp_path / "data")
+
+    def exported() -> list[dict[str, object]]:
+        assert main(["export", "--data-root", str(root)]) == EXIT_OK
+        return [json.loads(line) for line in (root / "7_reporting" / "generations.jsonl").read_text().splitlines()]
+
+    def table_cohort_id() -> str:
+        lines = (root / "2_tasks" / "evaluation_tasks.csv").read_text().splitlines()
+        return lines[1].split(",")[lines[0].split(",").index("cohort_id")]
+
+    assert run(root) == EXIT_OK
+    before, before_id = exported(), table_cohort_id()
+    assert before_id.startswith("cohort-")
+    assert before and all(r["cohort"] == "default" and r["cohort_id"] == before_id for r in before)
+    raw = root / "1_raw"  # a fifth concept: new inputs, a new cohort id
+    with open(raw / "concepts_metadata.csv", "a") as fh:
+        fh.write("concept-09,Concept 9,true\n")
+    (raw / "concepts" / "descriptions-paragraph" / "concept-09.txt").write_text("Concept 9.\n")
+    assert run(root) == EXIT_OK
+    after = exported()
+    assert table_cohort_id() != before_id
+    assert all(r["cohort"] == "default" and r["cohort_id"] == table_cohort_id() for r in after)
+
+    write_spec(root, "named", essay_gen_id="@cohort:default top=2", evaluation_template=["test-eval"],
+               evaluation_llm=[MODEL_ID])
+    assert run(root, "--cohort", "named") == EXIT_OK
+    assert main(["export", "--data-root", str(root), "--cohort", "named"]) == EXIT_OK
+    rows = [json.loads(line) for line in (root / "cohorts" / "named" / "7_reporting" / "generations.jsonl").read_text().splitlines()]
+    assert rows and all(r["cohort"] == "named" and r["cohort_id"] == "named" for r in rows)
