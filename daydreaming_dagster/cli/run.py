@@ -166,10 +166,16 @@ def _cap_stop_message(cap: SpendingCap, spend: Spend, run_id: str, not_started: 
     command = " ".join(["daydream", *(shlex.quote(a) for a in _without_flags(sys.argv[1:], flag)), flag, "USD"])
     whose = "the data root (every cohort)" if study else f"the cohort {spend.cohort_name}"
     setting = "study_max_cost" if study else "max_cost"
+    others = cap.others_reserved_at_stop[1 if study else 0]
+    held = (
+        f" Other runs on this data root held {usd(others)} of it for their calls in flight: what they do "
+        "not spend is free again when they finish, so running this command again then may go on."
+        if others > 0 else ""
+    )
     return (
         f"Spending cap reached: {whose} has spent {usd(spent)} of its {usd(limit)} cap (this run "
         f"{usd(spend.run(run_id))}); the next call could cost up to {usd(cap.next_worst)}, which could pass "
-        f"the cap. {not_started} generation(s) not started; calls in flight finished and are stored. "
+        f"the cap.{held} {not_started} generation(s) not started; calls in flight finished and are stored. "
         f"To continue where this run stopped, raise the cap (it counts {'every cohort' if study else 'the cohort'}'s "
         f"total spend, every run and process; at least {usd(least)} to start the next call): {command} "
         f"(or {setting} in experiment.toml). What the rest costs: daydream plan --data-root "

@@ -492,3 +492,19 @@ def test_a_read_only_folder_inside_the_root_is_exit_2_before_any_call(
         _no_internal_error(captured.out + captured.err)
         assert f"cannot write to {root / folder}" in " ".join(captured.out.split())
         assert server.completion_count == calls
+
+
+@pytest.mark.parametrize("others", [0.0, 0.004])
+def test_a_cap_stop_says_what_other_runs_hold_for_their_calls_in_flight(others: float) -> None:
+    from types import SimpleNamespace
+
+    from daydreaming_dagster.cli.run import _cap_stop_message
+    from daydreaming_dagster.cohort.budget import Spend
+
+    cap = SimpleNamespace(
+        stopped_by="cohort", cap=0.0133, study_cap=None, spent=0.0, study_spent=0.0, next_worst=0.0008,
+        others_reserved_at_stop=(others, others),
+    )
+    message = _cap_stop_message(cap, Spend("default"), "r1", 5, "/data")  # type: ignore[arg-type]
+    assert "has spent $0 of its $0.0133 cap" in message
+    assert ("Other runs on this data root held $0.0040" in message) is (others > 0)
