@@ -41,7 +41,7 @@ def add_parser(sub: argparse._SubParsersAction, name: str) -> None:
         description="Compare level B with level A of one factor of the cohort: scores are paired on "
         "the same combination (draft_template, essay_template, generation_model) or the same essay "
         "(evaluation_template, evaluation_model), by the same grader on the same rubric. Prints the "
-        "mean difference B - A with its 95%% bootstrap interval, the pairs, each side's mean and "
+        "mean difference B - A with its 95%% t-interval and p-value, the pairs, each side's mean and "
         "essays, and a plain sentence. With --against B: cohort B against cohort A, paired on the "
         "combinations both scored (same rubric and grader); what differs between the cohorts is named "
         "and averaged within each combination; the result is also written to B's "

@@ -185,11 +185,15 @@ function renderOverview() {
   ].join("") : "";
   const leadNote = su.thresholds ? `<p class="note">Success: ${esc(su.rule)}; targets ${esc(su.targets)}. Cost: what was paid (cache reuse costs 0), each essay with its evaluations and a share of its draft.</p>` : "";
   const costCols = su.thresholds ?
-    ["group_by", "group", "essays", "successes", "success_rate", "ci_low", "ci_high", "essays_unscored", "mean_score", "cost_usd", "cost_per_success_usd", "cost_per_point_usd"] :
-    ["group_by", "group", "essays", "essays_unscored", "mean_score", "cost_usd", "cost_per_essay_usd", "cost_per_point_usd"];
-  const costTable = withInterval(pick(su.table, costCols), "success_rate", "ci_low", "ci_high", "success_rate [95% interval]");
+    ["group_by", "group", "essays", "successes", "success_rate", "ci_low", "ci_high", "essays_unscored", "mean_score", "mean_ci_low", "mean_ci_high", "cost_usd", "cost_per_success_usd", "cost_per_point_usd"] :
+    ["group_by", "group", "essays", "essays_unscored", "mean_score", "mean_ci_low", "mean_ci_high", "cost_usd", "cost_per_essay_usd", "cost_per_point_usd"];
+  const costTable = withInterval(withInterval(pick(su.table, costCols), "success_rate", "ci_low", "ci_high", "success_rate [95% interval]"),
+    "mean_score", "mean_ci_low", "mean_ci_high", "mean_score [95% interval]");
+  const suScale = su.table.rows.length ? su.table.rows[0][suCol("scale")] : "";
+  const scaleNote = suScale && suScale.includes(";") ? `<p class="note">mean_score pools points of rubrics with different scales (${esc(suScale)}).</p>` : "";
   const costHTML = `<h3>${su.thresholds ? "Success and cost" : "Cost and score"} per template and model <span class="muted">(per combination: 6_summary/success_by_group.csv)</span></h3>` +
     (su.thresholds ? "" : '<p class="note">No rubric declares a success_threshold (evaluation_templates.csv), so there is no success rate; mean_score is over every rubric.</p>') +
+    `<p class="note">essays: the essays scored on every target rubric, the n of the success rate and of mean_score (a t-interval over essays).</p>${scaleNote}` +
     `<div class="scroll">${tableHTML(costTable)}</div>`;
   const keep = ["stage", "generations", "complete", "failed", "incomplete", "not_generated", "truncated",
     "parse_failures", "llm_calls", "cache_hits", "copies", "prompt_tokens", "completion_tokens", "cost",
@@ -224,7 +228,7 @@ function renderPlotsSection() {
   if (!D.figures.length) return `<section id="plots"><h2>Scores</h2><p class="muted">No score yet.</p></section>`;
   const means = withInterval(D.grouped_means, "mean", "ci_low", "ci_high", "mean [95% interval]");
   return `<section id="plots"><h2>Scores</h2>
-    <p class="note">n counts independent essays (an essay's evaluations are not independent); each mean's 95% interval is a cluster bootstrap over essays (black bars on the plots).</p>
+    <p class="note">n counts independent essays (an essay's evaluations are not independent); each mean's 95% interval is a t-interval over essays, with a standard error that counts essays, not evaluations (black bars on the plots).</p>
     ${plotDivs("scores")}
     <h3>Grouped means <span class="muted">(every grouping: 6_summary/final_results.csv)</span></h3>
     <div class="scroll">${tableHTML(means)}</div></section>`;
@@ -243,7 +247,8 @@ function renderAgreement() {
   return `<section id="agreement"><h2>Agreement between graders <span class="muted">(within each rubric)</span></h2>
     <p class="note">Graders (evaluation models) are compared only on the same rubric. ${esc(method)}. Alpha is 1 for perfect agreement and near 0 for agreement no better than chance.</p>
     <div class="scroll">${tableHTML(rubric)}</div>
-    <h3>Each grader against the others</h3><div class="scroll">${tableHTML(a.graders)}</div>
+    <h3>Each grader against the others</h3><p class="note">mean_score: over the essays_scored essays it scored, with a t-interval over them; essays: those the other graders scored too.</p>
+    <div class="scroll">${tableHTML(withInterval(a.graders, "mean_score", "mean_ci_low", "mean_ci_high", "mean_score [95% interval]"))}</div>
     ${noise}
     <p class="note">Per essay, the spread of its graders' scores on one rubric as a share of the scale: ≤10% high, ≤20% moderate, ≤30% low, more poor (upstream's 1, 2, 3 points on 0-10). Each file in 6_summary: agreement_by_rubric, grader_agreement, grader_pairs, essay_agreement_by_rubric.</p>
     ${plotDivs("agreement")}

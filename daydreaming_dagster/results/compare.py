@@ -129,8 +129,9 @@ def paired_t_interval(values: np.ndarray) -> tuple[float, float, float]:
     ``scipy.stats.ttest_1samp`` (so that they agree); degenerate cases by hand."""
     if len(values) < 2:
         return float("nan"), float("nan"), float("nan")
-    if np.ptp(values) == 0:  # no spread: the interval is the value itself, and no t-test exists
-        return float(values[0]), float(values[0]), 1.0 if values[0] == 0 else float("nan")
+    if stats.no_spread(values):  # the interval is the value itself, and no t-test exists
+        value = float(values.mean())
+        return value, value, 1.0 if value == 0 else float("nan")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # near-identical values: scipy warns about precision
         result = scipy_stats.ttest_1samp(values, 0.0)
@@ -185,7 +186,7 @@ def _unpaired(va: pd.DataFrame, vb: pd.DataFrame, *, factor: str, labels: tuple[
     noun = UNIT_NOUNS.get(unit, unit)
     method = "unpaired: too few essays on a side"
     if len(ea) >= 2 and len(eb) >= 2:
-        if np.ptp(ea) == 0 and np.ptp(eb) == 0:
+        if stats.no_spread(ea) and stats.no_spread(eb):
             low = high = difference
         else:
             with warnings.catch_warnings():

@@ -127,6 +127,11 @@ def cluster_mean_intervals(
     return result.reindex(columns=columns) if keys else result.drop(columns="_all").reindex(columns=columns)
 
 
+def no_spread(values: np.ndarray) -> bool:
+    """All values equal, up to rounding (a fraction of scale such as 0.9 / 9 is not exactly 0.1)."""
+    return bool(np.ptp(values) <= 1e-12 * max(1.0, float(np.max(np.abs(values)))))
+
+
 def mean_interval(values: Sequence[float] | np.ndarray) -> tuple[float, float]:
     """95 % t-interval of the mean of independent ``values`` (``scipy.stats.ttest_1samp``); NaN
     values are ignored; (NaN, NaN) below two values; the value itself when all are equal."""
@@ -134,8 +139,8 @@ def mean_interval(values: Sequence[float] | np.ndarray) -> tuple[float, float]:
     array = array[~np.isnan(array)]
     if len(array) < 2:
         return (float("nan"), float("nan"))
-    if np.ptp(array) == 0:
-        return (float(array[0]), float(array[0]))
+    if no_spread(array):
+        return (float(array.mean()), float(array.mean()))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # near-identical values: scipy warns about precision
         interval = scipy_stats.ttest_1samp(array, 0.0).confidence_interval(CONFIDENCE)

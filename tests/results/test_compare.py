@@ -173,3 +173,14 @@ def test_a_comparison_is_saved_and_read_back(tmp_path: Path) -> None:
                                           nan_ok=True)
     assert len(back.units) == COMBOS and back.units["difference"].round(4).tolist() == (
         result.units["difference"].round(4).tolist())
+
+
+def test_a_generation_factor_over_rubrics_of_different_scales_averages_fractions() -> None:
+    """Template y is better by a tenth of the scale on both rubrics: 0.9 points on 0-9, 1 on 0-10.
+    Averaged in points the difference would be 0.95; as fractions of scale it is 0.1 exactly."""
+    rows = [{"essay": f"E{t}{c}", "combo": f"c{c}", "draft_template": t, "rubric": rubric, "score_max": top,
+             "score": top * (0.3 + 0.05 * (c % 5) + (0.1 if t == "y" else 0.0))}
+            for c in range(10) for t in ("x", "y") for rubric, top in (("r09", 9), ("r10", 10))]
+    result = compare.compare_factor(score_frame(rows), "draft_template", "x", "y")
+    assert result.measure == compare.FRACTION and result.difference == pytest.approx(0.1)
+    assert result.sentence.startswith("y higher than x by exactly 0.10 in every one of 10 pairs")

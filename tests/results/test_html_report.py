@@ -170,6 +170,9 @@ def test_report_sections_render_with_a_success_threshold(cohort_root: Path) -> N
     # the overview's mean: n in essays and its interval, not the count of evaluations
     assert re.search(r"mean score \(95% interval\) over 4 essays, 7 evaluations", overview)
     assert "$0.0160" in overview  # the cost with significant digits
+    # cost per point: 0.004 per essay / mean essay score 7.0 = 0.000571 (4 decimals showed 0.0006)
+    assert "$0.000571" in overview and ">0.000571<" in overview and "0.0006<" not in overview
+    assert "mean_score [95% interval]" in overview
 
 
 def test_a_factor_with_three_levels_gets_one_difference_plot_with_a_row_per_pair() -> None:
