@@ -110,7 +110,7 @@ def run(args: argparse.Namespace) -> int:
         # on stderr with --json, so that stdout stays one JSON document
         (make_error_console() if args.json else console).print(
             f"Written: {path} (shown in {args.against}'s report the next time it is written: "
-            f"daydream report --cohort {args.against})", highlight=False)
+            f"daydream report --cohort {args.against})", highlight=False, markup=False)
         return code
     levels = _levels(args.levels)
     if args.factor is None or levels is None:
@@ -147,18 +147,18 @@ def _show(console: Console, result: Comparison, as_json: bool) -> int:
     if as_json:
         print(json.dumps(result.as_json(), indent=2))
         return EXIT_OK
-    console.print(f"{result.factor}: {result.level_a} (A) vs {result.level_b} (B)", highlight=False)
+    console.print(f"{result.factor}: {result.level_a} (A) vs {result.level_b} (B)", highlight=False, markup=False)
     measure = " (fraction of scale)" if result.measure != "score" else ""
     for side, level, mean, n, low, high in (
             ("A", result.level_a, result.mean_a, result.n_a, result.mean_a_ci_low, result.mean_a_ci_high),
             ("B", result.level_b, result.mean_b, result.n_b, result.mean_b_ci_low, result.mean_b_ci_high)):
         console.print(f"  {side}  {level}: mean{measure} {_number(mean, '.2f')} [{_number(low, '.2f')}, "
-                      f"{_number(high, '.2f')}] over {n} essays", highlight=False)
+                      f"{_number(high, '.2f')}] over {n} essays", highlight=False, markup=False)
     p_value = "p n/a" if math.isnan(result.p_value) else f"p = {result.p_value:.3g}"
     console.print(f"  B - A: {_number(result.difference, '+.2f')} [{_number(result.ci_low, '.2f')}, "
-                  f"{_number(result.ci_high, '.2f')}], {result.pairs} pairs, {p_value}", highlight=False)
-    console.print(result.sentence, highlight=False)
+                  f"{_number(result.ci_high, '.2f')}], {result.pairs} pairs, {p_value}", highlight=False, markup=False)
+    console.print(result.sentence, highlight=False, markup=False)
     if result.note:
-        console.print(f"  note: {result.note}", highlight=False)
-    console.print(f"  method: {result.method}", style="dim", highlight=False)
+        console.print(f"  note: {result.note}", highlight=False, markup=False)
+    console.print(f"  method: {result.method}", style="dim", highlight=False, markup=False)
     return EXIT_OK

@@ -124,3 +124,17 @@ def test_two_cohorts_with_different_draft_templates_are_paired_saved_and_reporte
     (figure,) = [f for f in payload["figures"] if f["section"] == "cohorts"]
     assert figure["caption"] == [table["sentence"].iloc[0]]
     assert sorted(figure["figure"]["data"][0]["x"]) == [-5.0, -4.0]
+
+
+def test_a_missing_p_value_prints_n_a_not_nan(capsys: pytest.CaptureFixture[str]) -> None:
+    from daydreaming_dagster.cli._common import make_console
+    from daydreaming_dagster.cli.compare import _show
+    from daydreaming_dagster.results.compare import compare_factor
+    from tests.results.synthetic import score_frame
+
+    one_pair = score_frame([{"essay": "E1", "combo": "c1", "draft_template": "x", "score": 4.0},
+                            {"essay": "E2", "combo": "c1", "draft_template": "y", "score": 5.0}])
+    assert _show(make_console(), compare_factor(one_pair, "draft_template", "x", "y"), False) == EXIT_OK
+    out = capsys.readouterr().out
+    assert "B - A: +1.00 [n/a, n/a], 1 pairs, p n/a" in out and "nan" not in out
+    assert "too few to compare (1 pairs (same combination))" in out
