@@ -283,7 +283,7 @@ function renderComparisons() {
     <div class="scroll">${tableHTML(comparisonTable(c, ["factor", "level_a", "level_b"]))}</div>` : '<p class="muted">No factor has two levels with scores.</p>';
   const kc = (n) => k.columns.indexOf(n);
   const notes = k.rows.filter((r) => r[kc("note")]).map((r) => `<p class="note">${esc(r[kc("level_a")])}: ${esc(r[kc("note")])}.</p>`).join("");
-  const cohorts = k.rows.length ? `<h3>Against other cohorts <span class="muted">(daydream compare --cohort A --against ${esc(D.meta.cohort_id || "this cohort")}; 6_summary/compare_&lt;A&gt;.csv)</span></h3>
+  const cohorts = k.rows.length ? `<h3>Against other cohorts <span class="muted">(daydream compare --cohort A --against ${esc(k.rows.length ? k.rows[0][kc("level_b")] : "")}; 6_summary/compare_&lt;A&gt;.csv)</span></h3>
     <p class="note">B is this cohort. Paired on the combinations both cohorts scored, with the same rubric and grader; what differs between the cohorts is averaged within each combination. Written when the command ran (column written): run it again after either cohort changes.</p>
     ${notes}${methods(k)}${plotDivs("cohorts")}
     ${k.rows.filter((r) => !shown.has(r[kc("sentence")])).map((r) => `<p class="sentence">${esc(r[kc("sentence")])}</p>`).join("")}
