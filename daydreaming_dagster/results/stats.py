@@ -12,7 +12,7 @@ with ``SEED`` and the values that name what is resampled (``rng_for``).
   Chosen over the cluster bootstrap it replaced because the percentile bootstrap is far too narrow
   with few essays (simulated coverage of a 95 % interval: 51 % with 2 essays, 74 % with 3, 86 % with
   5; the t-interval: 94-95 %, ``tests/results/test_stats.py``), and it costs no resampling.
-- ``mean_interval``: the t-interval of the mean of independent values (``scipy.stats.ttest_1samp``).
+- ``mean_interval``: the t-interval of the mean of independent values (``scipy.stats.t``).
 - ``proportion_interval``: a rate's 95 % Wilson score interval (``scipy.stats.binomtest``).
 - ``holm``: Holm's step-down adjustment of p-values for multiple comparisons.
 - ``competition_ranks``: ranks where equal values share the best rank and are marked ``1=``.
@@ -23,7 +23,6 @@ with ``SEED`` and the values that name what is resampled (``rng_for``).
 
 from __future__ import annotations
 
-import warnings
 import zlib
 from collections.abc import Hashable, Mapping, Sequence
 from typing import Any
@@ -133,18 +132,19 @@ def no_spread(values: np.ndarray) -> bool:
 
 
 def mean_interval(values: Sequence[float] | np.ndarray) -> tuple[float, float]:
-    """95 % t-interval of the mean of independent ``values`` (``scipy.stats.ttest_1samp``); NaN
-    values are ignored; (NaN, NaN) below two values; the value itself when all are equal."""
+    """95 % t-interval of the mean of independent ``values`` (``scipy.stats.t.interval``, the
+    interval ``scipy.stats.ttest_1samp`` gives, at a third of its cost: success_by_group takes one
+    per combination); NaN values are ignored; (NaN, NaN) below two values; the value itself when
+    all are equal."""
     array = np.asarray(values, dtype=float)
     array = array[~np.isnan(array)]
     if len(array) < 2:
         return (float("nan"), float("nan"))
     if no_spread(array):
         return (float(array.mean()), float(array.mean()))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # near-identical values: scipy warns about precision
-        interval = scipy_stats.ttest_1samp(array, 0.0).confidence_interval(CONFIDENCE)
-    return (float(interval.low), float(interval.high))
+    n = len(array)
+    low, high = scipy_stats.t.interval(CONFIDENCE, n - 1, loc=array.mean(), scale=array.std(ddof=1) / np.sqrt(n))
+    return (float(low), float(high))
 
 
 def holm(p_values: Sequence[float] | np.ndarray) -> np.ndarray:
