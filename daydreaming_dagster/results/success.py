@@ -119,10 +119,11 @@ def success_by_group(scores: pd.DataFrame, essays: pd.DataFrame | None = None) -
     per_essay = essays.merge(essay_success(scores), on=ESSAY_KEY, how="left")
     target_text = "; ".join(f"{t} >= {v:g}" for t, v in sorted(targets.items()))
     rule = SUCCESS_RULE if targets else "no success_threshold declared"
-    framed = scale.with_scale(valid_scores(scores))
+    framed = scale.with_scale(scores)
     if targets:
         framed = framed[framed["evaluation_template"].isin(list(targets))]
-    scales = "; ".join(sorted(set(scale.scale_labels(framed)))) if len(framed) else ""
+    bounds = framed[["score_min", "score_max"]].drop_duplicates().itertuples(index=False, name=None)
+    scales = "; ".join(sorted({scale.label(low, high) for low, high in bounds}))
     rows: list[dict[str, Any]] = []
     for group_by, column in GROUPS:
         grouped = [("all", per_essay)] if column is None else per_essay.groupby(column, sort=True)
