@@ -7,7 +7,7 @@ on the same rubric, with the other matched columns equal. Per matched key each s
 mean of the unit differences with its 95 % t-interval and the paired t-test's p-value, both from one
 ``scipy.stats.ttest_1samp`` (so the interval excludes 0 exactly when p < 0.05), the number of pairs
 and one plain sentence. A t-interval, not a bootstrap: the percentile and BCa bootstraps are far
-too narrow with few pairs (simulated coverage of a 95 % interval with 3 pairs: 69 % for BCa, 94 %
+too narrow with few pairs (simulated coverage of a 95 % interval with 3 pairs: 69 % for BCa, 95 %
 for t; ``tests/results/test_compare.py``), and the mean of many pairs is normal anyway.
 
 - The units are combinations when a generation factor is compared (draft template, essay template,
