@@ -1,11 +1,12 @@
-"""Every result table and the report, with their bootstrap intervals, at 10,000 and 100,000 evaluations.
+"""Every result table and the report, with their intervals, at 10,000 and 100,000 evaluations.
 
 Builds the synthetic cohort of ``bench/report_scale.py`` on disk (drafts ~2.5 kB, essays ~4 kB with
 half copies, 2 rubrics x 2 graders per essay, evaluations ~1.5 kB), declares both rubrics' scale
 (0-10) and a success threshold (7) so that the success tables have work to do, then measures in a
 **child process** (so that its peak RSS is that of one size alone):
 
-- loading the cohort view, each table of ``build_tables`` (their bootstrap intervals included),
+- loading the cohort view, each table of ``build_tables`` (their intervals included: t-intervals,
+  Wilson intervals, alpha's bootstrap),
   writing the CSVs, and the HTML report (wall seconds each);
 - the child's peak RSS (``wait4``) and the report's size;
 - how long the report takes to be ready in headless Chromium, when ``chromium`` is installed: the

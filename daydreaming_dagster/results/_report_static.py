@@ -30,7 +30,8 @@ a { color:var(--accent); }
 .st-complete { color:var(--ok); } .st-failed { color:var(--bad); font-weight:600; }
 .st-incomplete { color:var(--warn); } .st-not-generated { color:var(--muted); }
 .plots { display:grid; grid-template-columns:repeat(auto-fit,minmax(520px,1fr)); gap:12px; }
-.plot { border:1px solid var(--line); border-radius:6px; min-height:300px; }
+.plot { border:1px solid var(--line); border-radius:6px; min-height:200px; }
+.plots.wide { grid-template-columns:1fr; }
 .filters { display:flex; flex-wrap:wrap; gap:8px; align-items:center; margin-bottom:8px; }
 .filters input[type=search] { width:260px; }
 .filters input, .filters select, .pager button, .pager select { font:inherit; padding:3px 6px; }
@@ -122,7 +123,8 @@ function tableHTML(rec, opts = {}) {
     const c = cols[k];
     const cell = opts.cell ? opts.cell(c, v, r) : null;
     const isNum = typeof v === "number";
-    const digits = /cost/.test(c) ? 4 : (/rate/.test(c) ? 3 : 2);
+    if (isNum && /cost/.test(c)) return `<td class="num">${money(v)}</td>`;
+    const digits = /^p_/.test(c) ? 4 : (/rate/.test(c) ? 3 : 2);
     if (/^concept/.test(c)) return `<td class="concepts">${esc(v)}</td>`;
     if (/sentence|method|rule|target_rubrics|grader_models|level|group$/.test(c)) return `<td class="wrap">${cell ?? esc(v ?? "")}</td>`;
     return `<td${isNum ? ' class="num"' : ""}>${cell ?? esc(isNum ? fmt(v, digits) : (v ?? ""))}</td>`;
@@ -145,8 +147,10 @@ function pick(rec, columns) {
   return { columns: idx.map((k) => rec.columns[k]), rows: rec.rows.map((r) => idx.map((k) => r[k])) };
 }
 
+// Money with three significant digits below $1 (0.000650, not 0.0006), cents above.
+const money = (v) => v === null || v === undefined ? "" : (v === 0 ? "0" : (Math.abs(v) >= 1 ? v.toFixed(2) : v.toPrecision(3)));
 const pct = (v) => v === null || v === undefined ? "" : (100 * v).toFixed(1) + "%";
-const usd = (v) => v === null || v === undefined ? "–" : "$" + (v >= 1 ? v.toFixed(2) : v.toPrecision(3));
+const usd = (v) => v === null || v === undefined ? "–" : "$" + money(v);
 
 function link(stage, id, label) {
   return `<a href="#g=${encodeURIComponent(stage + "/" + id)}">${esc(label ?? id)}</a>`;
@@ -158,17 +162,19 @@ function renderOverview() {
   const m = D.meta;
   $("dd-sub").textContent = `data root ${m.data_root} · cohort ${m.cohort_id || "?"} · written ${m.written_at}` +
     (m.first_started_at ? ` · generated ${m.first_started_at} → ${m.last_finished_at}` : "");
-  const evals = G.filter((g) => g.stage === 2 && g.score !== null).map((g) => g.score);
-  const meanScore = evals.length ? (evals.reduce((a, b) => a + b, 0) / evals.length).toFixed(2) : "–";
+  const o = D.overall;
+  const pooled = o.scale && o.scale.includes(";") ? ` <span class="st-failed">pools scales ${esc(o.scale)}</span>` : "";
+  const meanCard = o.average === undefined || o.average === null ? card("mean score", "–") :
+    `<div class="card"><div class="v">${fmt(o.average)} <span class="muted" style="font-size:13px">${o.ci_low === null ? "" : `[${fmt(o.ci_low)}, ${fmt(o.ci_high)}]`}</span></div><div class="k">mean score (95% interval) over ${fmt(o.n_essays)} essays, ${fmt(o.count)} evaluations${pooled}</div></div>`;
   const cards = [
     ...STAGES.map((s) => { const r = sum.rows.find((x) => x[0] === s) || [];
       return card(`${s}s complete / total`, `${fmt(r[col("complete")])} / ${fmt(r[col("generations")])}`); }),
     card("failed", `<span class="${all[col("failed")] ? "st-failed" : ""}">${fmt(all[col("failed")])}</span>`),
     card("LLM calls (cache hits)", `${fmt(all[col("llm_calls")])} (${fmt(all[col("cache_hits")])})`),
     card("tokens in / out", `${fmt(all[col("prompt_tokens")])} / ${fmt(all[col("completion_tokens")])}`),
-    card("cost", fmt(all[col("cost")], 4)),
+    card("cost", usd(all[col("cost")])),
     card("LLM time (sum)", `${fmt(all[col("llm_latency_s")], 1)} s`),
-    card("scores (mean)", `${evals.length} (${meanScore})`),
+    meanCard,
   ].join("");
   const su = D.success, suCol = (n) => su.table.columns.indexOf(n);
   const cohort = su.table.rows.find((r) => r[suCol("group_by")] === "cohort");
@@ -179,11 +185,15 @@ function renderOverview() {
   ].join("") : "";
   const leadNote = su.thresholds ? `<p class="note">Success: ${esc(su.rule)}; targets ${esc(su.targets)}. Cost: what was paid (cache reuse costs 0), each essay with its evaluations and a share of its draft.</p>` : "";
   const costCols = su.thresholds ?
-    ["group_by", "group", "essays", "successes", "success_rate", "ci_low", "ci_high", "essays_unscored", "mean_score", "cost_usd", "cost_per_success_usd", "cost_per_point_usd"] :
-    ["group_by", "group", "essays", "essays_unscored", "mean_score", "cost_usd", "cost_per_essay_usd", "cost_per_point_usd"];
-  const costTable = withInterval(pick(su.table, costCols), "success_rate", "ci_low", "ci_high", "success_rate [95% interval]");
+    ["group_by", "group", "essays", "successes", "success_rate", "ci_low", "ci_high", "essays_unscored", "mean_score", "mean_ci_low", "mean_ci_high", "cost_usd", "cost_per_success_usd", "cost_per_point_usd"] :
+    ["group_by", "group", "essays", "essays_unscored", "mean_score", "mean_ci_low", "mean_ci_high", "cost_usd", "cost_per_essay_usd", "cost_per_point_usd"];
+  const costTable = withInterval(withInterval(pick(su.table, costCols), "success_rate", "ci_low", "ci_high", "success_rate [95% interval]"),
+    "mean_score", "mean_ci_low", "mean_ci_high", "mean_score [95% interval]");
+  const suScale = su.table.rows.length ? su.table.rows[0][suCol("scale")] : "";
+  const scaleNote = suScale && suScale.includes(";") ? `<p class="note">mean_score pools points of rubrics with different scales (${esc(suScale)}).</p>` : "";
   const costHTML = `<h3>${su.thresholds ? "Success and cost" : "Cost and score"} per template and model <span class="muted">(per combination: 6_summary/success_by_group.csv)</span></h3>` +
     (su.thresholds ? "" : '<p class="note">No rubric declares a success_threshold (evaluation_templates.csv), so there is no success rate; mean_score is over every rubric.</p>') +
+    `<p class="note">essays: the essays scored on every target rubric, the n of the success rate and of mean_score (a t-interval over essays).</p>${scaleNote}` +
     `<div class="scroll">${tableHTML(costTable)}</div>`;
   const keep = ["stage", "generations", "complete", "failed", "incomplete", "not_generated", "truncated",
     "parse_failures", "llm_calls", "cache_hits", "copies", "prompt_tokens", "completion_tokens", "cost",
@@ -208,14 +218,17 @@ function plotDivs(section) {
   const figs = D.figures.filter((f) => f.section === section);
   if (!figs.length) return "";
   if (typeof Plotly === "undefined") return '<p class="muted">Plots need the plotly package when the report is written (pip install plotly).</p>';
-  return `<div class="plots">${figs.map((f) => `<div class="plot" id="plot-${f.id}"></div>`).join("")}</div>`;
+  const caption = (f) => (f.caption || []).map((c) => `<p class="sentence">${esc(c)}</p>`).join("");
+  // A comparison plot is as wide as the page: its sentences sit above it, one per pair of levels.
+  const wide = section === "compare" || section === "cohorts" ? " wide" : "";
+  return `<div class="plots${wide}">${figs.map((f) => `<div>${caption(f)}<div class="plot" id="plot-${f.id}"></div></div>`).join("")}</div>`;
 }
 
 function renderPlotsSection() {
   if (!D.figures.length) return `<section id="plots"><h2>Scores</h2><p class="muted">No score yet.</p></section>`;
   const means = withInterval(D.grouped_means, "mean", "ci_low", "ci_high", "mean [95% interval]");
   return `<section id="plots"><h2>Scores</h2>
-    <p class="note">n counts independent essays (an essay's evaluations are not independent); each mean's 95% interval is a cluster bootstrap over essays (black bars on the plots).</p>
+    <p class="note">n counts independent essays (an essay's evaluations are not independent); each mean's 95% interval is a t-interval over essays, with a standard error that counts essays, not evaluations (black bars on the plots).</p>
     ${plotDivs("scores")}
     <h3>Grouped means <span class="muted">(every grouping: 6_summary/final_results.csv)</span></h3>
     <div class="scroll">${tableHTML(means)}</div></section>`;
@@ -234,25 +247,49 @@ function renderAgreement() {
   return `<section id="agreement"><h2>Agreement between graders <span class="muted">(within each rubric)</span></h2>
     <p class="note">Graders (evaluation models) are compared only on the same rubric. ${esc(method)}. Alpha is 1 for perfect agreement and near 0 for agreement no better than chance.</p>
     <div class="scroll">${tableHTML(rubric)}</div>
-    <h3>Each grader against the others</h3><div class="scroll">${tableHTML(a.graders)}</div>
+    <h3>Each grader against the others</h3><p class="note">mean_score: over the essays_scored essays it scored, with a t-interval over them; essays: those the other graders scored too.</p>
+    <div class="scroll">${tableHTML(withInterval(a.graders, "mean_score", "mean_ci_low", "mean_ci_high", "mean_score [95% interval]"))}</div>
     ${noise}
     <p class="note">Per essay, the spread of its graders' scores on one rubric as a share of the scale: ≤10% high, ≤20% moderate, ≤30% low, more poor (upstream's 1, 2, 3 points on 0-10). Each file in 6_summary: agreement_by_rubric, grader_agreement, grader_pairs, essay_agreement_by_rubric.</p>
     ${plotDivs("agreement")}
     <p class="note">Upstream's evaluator_agreement_analysis.csv pools an essay's scores across rubrics; it is kept for compatibility and labelled as pooled.</p></section>`;
 }
 
+// A comparisons table: each mean with its interval, B - A with its interval, p and Holm's p.
+function comparisonTable(c, first) {
+  let rec = pick(c, [...first, "unit", "pairs", "mean_a", "mean_a_ci_low", "mean_a_ci_high", "n_a", "mean_b", "mean_b_ci_low",
+    "mean_b_ci_high", "n_b", "difference", "ci_low", "ci_high", "p_value", "p_holm", "measure", "unpaired_a", "unpaired_b", "written"]);
+  rec = withInterval(rec, "difference", "ci_low", "ci_high", "B - A [95% interval]");
+  rec = withInterval(rec, "mean_a", "mean_a_ci_low", "mean_a_ci_high", "mean A [95% interval]");
+  return withInterval(rec, "mean_b", "mean_b_ci_low", "mean_b_ci_high", "mean B [95% interval]");
+}
+
+function methods(c) {
+  const k = c.columns.indexOf("method");
+  return [...new Set(c.rows.map((r) => r[k]))].map((m) => `<p class="note">${esc(m)}.</p>`).join("");
+}
+
 function renderComparisons() {
-  const c = D.comparisons;
-  if (!c.rows.length) return `<section id="compare"><h2>Comparisons</h2><p class="muted">No factor has two levels with scores.</p></section>`;
+  const c = D.comparisons, k = D.cohort_comparisons;
+  if (!c.rows.length && !k.rows.length) return `<section id="compare"><h2>Comparisons</h2><p class="muted">No factor has two levels with scores.</p></section>`;
   const col = (n) => c.columns.indexOf(n);
-  const sentences = c.rows.map((r) => `<p class="sentence">${esc(r[col("factor")])}: ${esc(r[col("sentence")])}</p>`).join("");
-  const rec = withInterval(pick(c, ["factor", "level_a", "level_b", "unit", "pairs", "mean_a", "n_a", "mean_b", "n_b", "difference", "ci_low", "ci_high", "p_value"]),
-    "difference", "ci_low", "ci_high", "B - A [95% interval]");
+  // The plotted comparisons have their sentence above their plot; the others are listed here.
+  const shown = new Set(typeof Plotly === "undefined" ? [] : D.figures.flatMap((f) => f.caption || []));
+  const sentences = c.rows.filter((r) => !shown.has(r[col("sentence")]))
+    .map((r) => `<p class="sentence">${esc(r[col("factor")])}: ${esc(r[col("sentence")])}</p>`).join("");
+  const holm = c.rows.length && c.rows[0][col("holm_tests")] ? ` p_holm: Holm's step-down adjustment over the ${c.rows[0][col("holm_tests")]} comparisons of this table.` : "";
+  const within = c.rows.length ? `<p class="note">Each pair is one combination (template and model factors) or one essay (grader and rubric factors), scored by the same grader on the same rubric; n counts essays; mean A and mean B are over the pairs.${holm}</p>
+    ${methods(c)}${plotDivs("compare")}${sentences}
+    <div class="scroll">${tableHTML(comparisonTable(c, ["factor", "level_a", "level_b"]))}</div>` : '<p class="muted">No factor has two levels with scores.</p>';
+  const kc = (n) => k.columns.indexOf(n);
+  const notes = k.rows.filter((r) => r[kc("note")]).map((r) => `<p class="note">${esc(r[kc("level_a")])}: ${esc(r[kc("note")])}.</p>`).join("");
+  const cohorts = k.rows.length ? `<h3>Against other cohorts <span class="muted">(daydream compare --cohort A --against ${esc(k.rows.length ? k.rows[0][kc("level_b")] : "")}; 6_summary/compare_&lt;A&gt;.csv)</span></h3>
+    <p class="note">B is this cohort. Paired on the combinations both cohorts scored, with the same rubric and grader; what differs between the cohorts is averaged within each combination. Written when the command ran (column written): run it again after either cohort changes.</p>
+    ${notes}${methods(k)}${plotDivs("cohorts")}
+    ${k.rows.filter((r) => !shown.has(r[kc("sentence")])).map((r) => `<p class="sentence">${esc(r[kc("sentence")])}</p>`).join("")}
+    <div class="scroll">${tableHTML(comparisonTable(k, ["level_a", "level_b"]))}</div>` : "";
   return `<section id="compare"><h2>Comparisons <span class="muted">(paired; daydream compare --factor COLUMN --levels A,B)</span></h2>
-    ${sentences}
-    <p class="note">Each pair is one combination (template and model factors) or one essay (grader and rubric factors), scored by the same grader on the same rubric; n counts essays. ${esc(c.rows[0][col("method")])}.</p>
-    ${plotDivs("compare")}
-    <div class="scroll">${tableHTML(rec)}</div></section>`;
+    ${within}${cohorts}</section>`;
 }
 
 function drawPlots() {

@@ -39,7 +39,9 @@ from scipy import stats as scipy_stats
 from daydreaming_dagster.results import scale, stats
 from daydreaming_dagster.results.tables import ESSAY_COLUMNS, ESSAY_KEY, classify_spread, valid_scores
 
-ALPHA_RESAMPLES = stats.GROUP_MEAN_RESAMPLES
+# Percentile endpoints from 1,000 resamples move by about a tenth of a standard error between seeds
+# (Efron & Tibshirani 1993, ch. 19), below the tables' 3 decimals of alpha.
+ALPHA_RESAMPLES = 1_000
 ALPHA_METHOD = (
     "Krippendorff's alpha, interval metric (krippendorff); 95% percentile interval from a bootstrap "
     f"over essays, {ALPHA_RESAMPLES} resamples (scipy.stats.bootstrap)"
@@ -249,13 +251,15 @@ def grader_pairs(scores: pd.DataFrame) -> pd.DataFrame:
 def grader_agreement(scores: pd.DataFrame) -> pd.DataFrame:
     """Per rubric and grader: how it agrees with the other graders of that rubric.
 
+    ``mean_score`` is its mean over the ``essays_scored`` essays it scored (each its mean over
+    replicates), with a 95 % t-interval over them; ``essays`` counts those the others scored too.
     ``correlation_with_others`` is the Pearson correlation of its scores with the mean of the other
     graders' scores on the same essays (an item-rest correlation); ``alpha_with_others`` the mean of
     its pairwise alphas; ``offset_from_others`` its mean score minus the others' on those essays (a
     lenient grader is positive). A grader scoring at random has both agreement figures near 0.
     """
-    columns = ["evaluation_template", "evaluation_model", "essays", "mean_score", "correlation_with_others",
-               "alpha_with_others", "offset_from_others"]
+    columns = ["evaluation_template", "evaluation_model", "essays", "mean_score", "mean_ci_low", "mean_ci_high",
+               "essays_scored", "correlation_with_others", "alpha_with_others", "offset_from_others"]
     valid = valid_scores(scores)
     if valid.empty:
         return pd.DataFrame(columns=columns)
@@ -270,14 +274,17 @@ def grader_agreement(scores: pd.DataFrame) -> pd.DataFrame:
             own, rest_values = both["own"].to_numpy(dtype=float), both["rest"].to_numpy(dtype=float)
             involved = pairs[(pairs["evaluation_template"] == rubric)
                              & ((pairs["grader_a"] == grader) | (pairs["grader_b"] == grader))]
+            own_scores = matrix[grader].dropna().to_numpy(dtype=float)
+            low, high = stats.mean_interval(own_scores)
             rows.append({
                 "evaluation_template": rubric, "evaluation_model": grader, "essays": len(both),
-                "mean_score": float(matrix[grader].mean()),
+                "mean_score": float(own_scores.mean()), "mean_ci_low": low, "mean_ci_high": high,
+                "essays_scored": len(own_scores),
                 "correlation_with_others": _pearson(own, rest_values),
                 "alpha_with_others": float(involved["alpha"].mean()) if len(involved) else float("nan"),
                 "offset_from_others": float((own - rest_values).mean()) if len(both) else float("nan"),
             })
-    return stats.rounded_table(rows, columns, dict.fromkeys(columns[3:], 3))
+    return stats.rounded_table(rows, columns, dict.fromkeys([c for c in columns[3:] if c != "essays_scored"], 3))
 
 
 def noise_components(scores: pd.DataFrame) -> pd.DataFrame:

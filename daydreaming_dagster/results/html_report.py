@@ -13,7 +13,8 @@ cost, time; cost and score per template and model), scores (distributions by dra
 template, generation model and evaluator with n in essays and each mean's 95 % interval; grouped
 means; mean score per concept), agreement (per rubric: Krippendorff's alpha with its interval,
 graders, per-essay spread within the rubric; generation vs grader noise when replicates exist),
-comparisons (every pair of levels, paired, and a difference plot per factor with two levels), the top
+comparisons (every pair of levels, paired, Holm-adjusted, and a difference plot per factor; the
+cohorts this one was compared with by ``daydream compare --against``), the top
 essays and combinations (ties marked ``1=``, names in full), and a browser of every generation
 (filter, sort, paginate; ``?rows=all`` shows every row on one page) whose detail shows the prompt,
 raw and parsed texts, the metadata, the scores and the lineage draft -> essay -> evaluations as links.
@@ -32,8 +33,10 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
+from daydreaming_dagster.core.layout import SUMMARY_DIR
 from daydreaming_dagster.core.stages import STAGE_FACTS, STAGES
 from daydreaming_dagster.engine.store import PARSED, PROMPT, RAW
 from daydreaming_dagster.results import compare, scale, tables
@@ -201,7 +204,7 @@ def _figures(scores: pd.DataFrame, frames: Mapping[str, pd.DataFrame]) -> list[d
                 markers.append(_interval_marker(name, float(row["average"]), float(row["ci_low"]),
                                                 float(row["ci_high"])))
         figures.append(_figure(f"by_{key}", f"{title} (● mean, 95% interval)", traces + markers,
-                               score_range=score_range))
+                               score_range=score_range, xaxis={"automargin": True}))
     if not by_concept.empty:
         concept = by_concept.dropna(subset=["average"]).sort_values("average")
         figures.append(_figure(
@@ -264,35 +267,67 @@ def _agreement_figures(frames: Mapping[str, pd.DataFrame]) -> list[dict[str, Any
     return figures
 
 
-def _difference_figures(comparisons: list[compare.Comparison]) -> list[dict[str, Any]]:
-    """A difference plot per factor with two levels: each pair's B - A, and the mean with its interval."""
+def _box(values: list[float], label: str, units: list[str], noun: str) -> dict[str, Any]:
+    """One row of a difference plot: every pair's difference as a point over its box; above
+    ``DIFFERENCE_POINTS_SHOWN`` pairs, the box's statistics only (the report stays small)."""
+    box: dict[str, Any] = {"type": "box", "name": label, "orientation": "h", "boxmean": False,
+                           "line": {"color": "#8aa"}, "y": [label]}
+    if len(values) <= DIFFERENCE_POINTS_SHOWN:
+        del box["y"]
+        return {**box, "x": values, "boxpoints": "all", "jitter": 0.5, "pointpos": 0,
+                "marker": {"opacity": 0.45, "size": 5}, "text": units,
+                "hovertemplate": f"{noun} %{{text}}<br>difference %{{x:.2f}}<extra></extra>"}
+    q1, median, q3 = (float(v) for v in np.percentile(values, [25, 50, 75]))
+    reach = 1.5 * (q3 - q1)  # Tukey's whiskers, as plotly draws them from the points
+    inside = [v for v in values if q1 - reach <= v <= q3 + reach]
+    return {**box, "q1": [q1], "median": [median], "q3": [q3], "lowerfence": [min(inside)],
+            "upperfence": [max(inside)], "hoverinfo": "x"}
+
+
+def _difference_figures(comparisons: list[compare.Comparison], *, prefix: str = "compare") -> list[dict[str, Any]]:
+    """A difference plot per factor: one row per pair of levels with each pair's B - A, and the
+    mean difference with its 95 % interval. The sentences go above the plot (``caption``), not in
+    its title, where they were cut off."""
     figures = []
+    by_factor: dict[str, list[compare.Comparison]] = {}
     for result in comparisons:
-        if not result.paired or result.pairs < 2:
-            continue
-        differences = [float(d) for d in result.units["difference"]]
-        label = f"{result.level_b} − {result.level_a}"
-        noun = compare.UNIT_NOUNS.get(result.unit, result.unit)
-        box = {"type": "box", "x": differences, "name": label, "orientation": "h", "boxmean": False,
-               "boxpoints": "all" if len(differences) <= DIFFERENCE_POINTS_SHOWN else "outliers",
-               "jitter": 0.5, "pointpos": 0, "marker": {"opacity": 0.45, "size": 5}, "line": {"color": "#8aa"},
-               "text": [str(u) for u in result.units["unit"]] if len(differences) <= DIFFERENCE_POINTS_SHOWN else None,
-               "hovertemplate": f"{noun} %{{text}}<br>difference %{{x:.2f}}<extra></extra>"}
-        mean = {"type": "scatter", "mode": "markers", "x": [result.difference], "y": [label],
+        if result.paired and result.pairs >= 2:
+            by_factor.setdefault(result.factor, []).append(result)
+    for number, (factor, results) in enumerate(by_factor.items()):
+        traces: list[dict[str, Any]] = []
+        noun = compare.UNIT_NOUNS.get(results[0].unit, results[0].unit)
+        for result in results:
+            differences = [float(d) for d in result.units["difference"]]
+            label = f"{result.level_b} − {result.level_a}"
+            traces.append(_box(differences, label, [str(u) for u in result.units["unit"]], noun))
+            traces.append({
+                "type": "scatter", "mode": "markers", "x": [result.difference], "y": [label],
                 "marker": {"color": "#c62828", "size": 11, "symbol": "diamond"},
-                "error_x": {"type": "data", "symmetric": False, "array": [result.ci_high - result.difference],
-                            "arrayminus": [result.difference - result.ci_low], "color": "#c62828", "thickness": 2.5,
-                            "width": 10},
-                "hovertemplate": f"mean difference %{{x:.2f}} [{result.ci_low:.2f}, {result.ci_high:.2f}]<extra></extra>"}
+                "error_x": {"type": "data", "symmetric": False, "array": [_clean(result.ci_high - result.difference)],
+                            "arrayminus": [_clean(result.difference - result.ci_low)], "color": "#c62828",
+                            "thickness": 2.5, "width": 10},
+                "hovertemplate": f"mean difference %{{x:.2f}} [{result.ci_low:.2f}, {result.ci_high:.2f}]<extra></extra>"})
+        measure = " (fraction of scale)" if any(r.measure == compare.FRACTION for r in results) else ""
         figure = _figure(
-            f"compare_{result.factor}", f"{result.factor}: {result.sentence}", [box, mean], section="compare",
-            height=260, yaxis={"automargin": True},
-            xaxis={"title": {"text": f"{label}, per {noun}"}, "zeroline": True, "zerolinewidth": 2,
-                   "zerolinecolor": "#444"},
+            f"{prefix}_{factor}" if prefix == "compare" else f"{prefix}_{number}",
+            f"{factor}: B − A per {noun}{measure}", traces, section=prefix,
+            height=140 + 60 * len(results), yaxis={"automargin": True, "autorange": "reversed"},
+            xaxis={"title": {"text": f"B − A, per {noun} (◆ mean, 95% interval)"}, "zeroline": True,
+                   "zerolinewidth": 2, "zerolinecolor": "#444", "automargin": True},
         )
-        figure["figure"]["layout"]["title"]["font"]["size"] = 13
+        figure["caption"] = [r.sentence for r in results]
         figures.append(figure)
     return figures
+
+
+def _cohort_comparisons(view: CohortView) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """The comparisons of this cohort against others (``daydream compare --cohort A --against
+    <this>``, kept in its ``6_summary/compare_<A>.csv``): a table and a difference plot."""
+    saved = compare.saved_comparisons(view.layout.results(SUMMARY_DIR))
+    results = [result for result, _ in saved]
+    table = pd.DataFrame([{**r.as_row(), "written": dt.datetime.fromtimestamp(written, dt.UTC).isoformat(
+        timespec="seconds")} for r, written in saved], columns=[*compare.COLUMNS, "written"])
+    return _frame_records(table), _difference_figures(results, prefix="cohorts")
 
 
 def _failures(view: CohortView) -> dict[str, Any]:
@@ -331,6 +366,7 @@ def build_payload(
     summary = frames["generation_summary"]
     top = frames["top_essays"]
     rows, strings, combos = _generation_rows(view)
+    cohort_table, cohort_figures = _cohort_comparisons(view)
     started = [s for s in view.generations["started_at"] if s]
     finished = [s for s in view.generations["finished_at"] if s]
     return {
@@ -360,10 +396,21 @@ def build_payload(
             "noise": _frame_records(_noise_if_replicated(frames["noise_components"])),
         },
         "comparisons": _frame_records(frames["comparisons"]),
+        "cohort_comparisons": cohort_table,
+        "overall": _overall(frames["final_results"]),
         "figures": _figures(scores, frames)
-        + _difference_figures(compare.two_level_comparisons(scores, frames["comparisons"])),
+        + _difference_figures(compare.plotted_comparisons(scores, frames["comparisons"])) + cohort_figures,
         "plot_template": dict(template) if template is not None else None,
     }
+
+
+def _overall(final: pd.DataFrame) -> dict[str, Any]:
+    """The overview's mean score: over every evaluation, n in essays, its 95 % interval, the scales."""
+    row = final[final["analysis_type"] == "overall_statistics"]
+    if row.empty:
+        return {}
+    first = row.iloc[0]
+    return {k: _clean(first[k]) for k in ("average", "ci_low", "ci_high", "n_essays", "count", "scale")}
 
 
 def _grouped_means(final: pd.DataFrame) -> pd.DataFrame:

@@ -119,7 +119,7 @@ def score_pivot(scores: pd.DataFrame) -> pd.DataFrame:
 
 def score_summary(scores: pd.DataFrame) -> pd.DataFrame:
     """Count/mean/std/min/max of the scores per template and per model, plus the overall row, with
-    ``n_essays`` and the mean's 95 % interval (cluster bootstrap over essays, ``stats``)."""
+    ``n_essays`` and the mean's 95 % interval (a t-interval over essays, ``stats``)."""
     valid = scores[scores["error"].fillna("") == ""]
     valid = valid.assign(score=pd.to_numeric(valid["score"], errors="coerce"), essay_gen_id=valid["parent_gen_id"])
     parts = []

@@ -8,10 +8,12 @@ and the mean score is over every rubric.
 
 ``success_by_group`` (``6_summary/success_by_group.csv``) gives per cohort, draft template, essay
 template, generation model and combination: the success rate with its 95 % Wilson interval
-(``scipy.stats.binomtest``; essays taken as independent), the cost of the group (what its essays
+(``scipy.stats.binomtest``; essays taken as independent), the mean essay score with its 95 %
+t-interval over the same essays (``essays`` is its n), the cost of the group (what its essays
 cost: each essay's own call, its evaluations, and an equal share of its draft, from the cohort view's
 ``cost`` column, i.e. what was paid), the cost per successful essay, and the cost of one essay per
-point of its mean score.
+point of its mean score. ``scale`` lists the scales of the rubrics averaged into an essay's score:
+with two (say 0-9 and 0-10) the mean pools points of both, as the success rule does.
 """
 
 from __future__ import annotations
@@ -31,10 +33,11 @@ GROUPS: list[tuple[str, str | None]] = [
 ]
 ESSAY_FRAME_COLUMNS = [ESSAY_KEY, "combo_id", "concept_names", "draft_template", "essay_template",
                        "generation_model", "cost_usd"]
+MEAN_METHOD = "mean_score: 95% t-interval over the essays (scipy.stats.ttest_1samp)"
 SUCCESS_RULE = "mean over graders >= success_threshold on every target rubric (replicates averaged per grader)"
 COLUMNS = [
     "group_by", "group", "concept_names", "essays", "successes", "success_rate", "ci_low", "ci_high",
-    "essays_unscored", "mean_score", "cost_usd", "cost_per_essay_usd", "cost_per_success_usd",
+    "essays_unscored", "mean_score", "mean_ci_low", "mean_ci_high", "scale", "cost_usd", "cost_per_essay_usd", "cost_per_success_usd",
     "cost_per_point_usd", "target_rubrics", "rule", "method",
 ]
 
@@ -116,6 +119,11 @@ def success_by_group(scores: pd.DataFrame, essays: pd.DataFrame | None = None) -
     per_essay = essays.merge(essay_success(scores), on=ESSAY_KEY, how="left")
     target_text = "; ".join(f"{t} >= {v:g}" for t, v in sorted(targets.items()))
     rule = SUCCESS_RULE if targets else "no success_threshold declared"
+    framed = scale.with_scale(scores)
+    if targets:
+        framed = framed[framed["evaluation_template"].isin(list(targets))]
+    bounds = framed[["score_min", "score_max"]].drop_duplicates().itertuples(index=False, name=None)
+    scales = "; ".join(sorted({scale.label(low, high) for low, high in bounds}))
     rows: list[dict[str, Any]] = []
     for group_by, column in GROUPS:
         grouped = [("all", per_essay)] if column is None else per_essay.groupby(column, sort=True)
@@ -125,7 +133,9 @@ def success_by_group(scores: pd.DataFrame, essays: pd.DataFrame | None = None) -
             successes = int(part["success"].eq(True).sum()) if targets else 0
             low, high = stats.proportion_interval(successes, n_scored) if targets else (np.nan, np.nan)
             cost = float(part["cost_usd"].sum(min_count=1))
-            mean_score = float(part.loc[scored, "essay_score"].mean()) if n_scored else float("nan")
+            essay_scores = part.loc[scored, "essay_score"].to_numpy(dtype=float)
+            mean_score = float(essay_scores.mean()) if n_scored else float("nan")
+            mean_low, mean_high = stats.mean_interval(essay_scores)
             cost_per_essay = cost / len(part) if len(part) else float("nan")
             rows.append({
                 "group_by": group_by, "group": value,
@@ -133,12 +143,14 @@ def success_by_group(scores: pd.DataFrame, essays: pd.DataFrame | None = None) -
                 "essays": n_scored, "successes": successes if targets else np.nan,
                 "success_rate": successes / n_scored if targets and n_scored else np.nan,
                 "ci_low": low, "ci_high": high, "essays_unscored": int(len(part) - n_scored),
-                "mean_score": mean_score, "cost_usd": cost, "cost_per_essay_usd": cost_per_essay,
+                "mean_score": mean_score, "mean_ci_low": mean_low, "mean_ci_high": mean_high, "scale": scales,
+                "cost_usd": cost, "cost_per_essay_usd": cost_per_essay,
                 "cost_per_success_usd": cost / successes if targets and successes else np.nan,
                 "cost_per_point_usd": cost_per_essay / mean_score if mean_score and mean_score > 0 else np.nan,
                 "target_rubrics": target_text, "rule": rule,
-                "method": stats.RATE_INTERVAL_METHOD if targets else "",
+                "method": (f"success rate: {stats.RATE_INTERVAL_METHOD}; " if targets else "") + MEAN_METHOD,
             })
-    digits = {"success_rate": 4, "ci_low": 4, "ci_high": 4, "mean_score": 3, "cost_usd": 6, "cost_per_essay_usd": 6,
+    digits = {"success_rate": 4, "ci_low": 4, "ci_high": 4, "mean_score": 3, "mean_ci_low": 3, "mean_ci_high": 3,
+              "cost_usd": 6, "cost_per_essay_usd": 6,
               "cost_per_success_usd": 6, "cost_per_point_usd": 6}
     return stats.rounded_table(rows, COLUMNS, digits)

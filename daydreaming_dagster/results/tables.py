@@ -12,7 +12,7 @@ thing under its own name), with these fixes:
   them per group in ``unscored``.
 
 Every grouped mean also has ``n_essays`` (independent essays, not evaluations) and its 95 % interval
-``ci_low``/``ci_high`` (cluster bootstrap over essays, see ``stats``). Ranked tables have ``rank``
+``ci_low``/``ci_high`` (a t-interval whose standard error counts essays, see ``stats``). Ranked tables have ``rank``
 (ties share the best rank) and ``rank_label`` (``1=`` marks a tie); within a tie, rows keep the
 table's order, which each function's docstring states.
 
@@ -22,8 +22,8 @@ literal meaning, and ``high_scores_on_scale``/``low_scores_on_scale`` are the sc
 success threshold, or 80 % / 30 % of the scale), equal to upstream's on 0-10. Agreement is judged
 from the range of one essay's scores relative to the scale: on 0-10, ``<= 1`` high, ``<= 2``
 moderate, ``<= 3`` low, else poor. ``evaluator_agreement_analysis`` is upstream's view and pools an
-essay's scores across rubrics (``scope`` says so); agreement between graders on one rubric is in
-``agreement``.
+essay's scores across rubrics (``scope`` says so), as do two of ``comprehensive_variance_analysis``'s
+three views (its ``scope`` says which); agreement between graders on one rubric is in ``agreement``.
 """
 
 from __future__ import annotations
@@ -51,8 +51,16 @@ STAT_COLUMNS = [
 ]
 HIGH, LOW = 8.0, 3.0  # upstream's literal cuts (high_scores_8plus, low_scores_3minus)
 POOLED_SCOPE = "pooled across evaluation templates"
+# comprehensive_variance_analysis: what each analysis_type's spread is taken over.
+VARIANCE_SCOPES = {
+    "overall_variance": POOLED_SCOPE,
+    "template_variance": "pooled across evaluation templates, one evaluation model",
+    "model_variance": "within one evaluation template",
+}
 TIE_ORDER = {
-    "top_essays": "equal mean scores share a rank; within a tie: more scores first, then the higher lowest score, then essay id",
+    "top_essays": "ranked by mean score (by mean_fraction, the mean as a fraction of each rubric's scale, when the "
+                  "rubrics' scales differ); equal means share a rank; within a tie: more scores first, then the "
+                  "higher lowest score, then essay id",
     "scores_by_combination": "equal averages (2 decimals) share a rank; within a tie: combo_id",
     "scores_by_concept": "equal averages (2 decimals) share a rank; within a tie: concept_id",
 }
@@ -291,13 +299,17 @@ def evaluator_agreement_analysis(scores: pd.DataFrame) -> pd.DataFrame:
 
 
 def comprehensive_variance_analysis(scores: pd.DataFrame) -> pd.DataFrame:
-    """Upstream's three views of grader spread, per essay: overall, across templates, across models."""
+    """Upstream's three views of grader spread, per essay: overall, across templates, across models.
+
+    ``scope`` says what each row pools: ``overall_variance`` and ``template_variance`` pool scores of
+    different rubrics (the spread between criteria, not between graders); only ``model_variance``
+    compares graders on one rubric."""
     valid = valid_scores(scores).rename(columns={})
     columns = [
         "analysis_type", *ESSAY_COLUMNS, "eval_model", "eval_template", "total_evaluations",
         "template_evaluations", "model_evaluations", "mean_score", "std_dev", "min_score", "max_score",
         "num_templates", "num_models", "templates_used", "models_used", "score_range",
-        "coefficient_of_variation", "stability_classification",
+        "coefficient_of_variation", "stability_classification", "scope",
     ]
     if valid.empty:
         return pd.DataFrame(columns=columns)
@@ -320,6 +332,7 @@ def comprehensive_variance_analysis(scores: pd.DataFrame) -> pd.DataFrame:
         parts.append(part)
     combined = pd.concat([p for p in parts if not p.empty], ignore_index=True, sort=False)
     combined["stability_classification"] = classify_spreads(combined, "score_range", "std_dev", "scale_width")
+    combined["scope"] = combined["analysis_type"].map(VARIANCE_SCOPES)
     combined = combined.merge(_essay_index(valid).reset_index(), on=ESSAY_KEY, how="left")
     return combined.reindex(columns=columns)
 
@@ -418,21 +431,26 @@ def top_essays(scores: pd.DataFrame) -> pd.DataFrame:
     when some grader scored an essay more than once, ``n:<grader>`` columns give the count per cell.
     ``n_graders`` counts grading models; ``grader_range`` is the largest range between the graders'
     scores on one rubric and ``agreement_classification`` judges it against that rubric's scale.
-    Ranked by mean score; equal means share a rank (``rank_label`` ``1=``) and are ordered by number
-    of scores, then lowest score (both descending), then id.
+    ``mean_fraction`` is the mean of its scores each taken as a fraction of its rubric's scale (0
+    bottom, 1 top). Ranked by mean score, or by ``mean_fraction`` when the rubrics' scales differ
+    (``mean_score`` then pools points of different scales); equal values share a rank (``rank_label``
+    ``1=``) and are ordered by number of scores, then lowest score (both descending), then id.
     """
     frame = with_essay_key(scores)
     valid = valid_scores(frame)
     base = [
-        "rank", "rank_label", *ESSAY_COLUMNS, "mean_score", "n_scores", "n_graders", "n_unscored", "min_score",
+        "rank", "rank_label", *ESSAY_COLUMNS, "mean_score", "mean_fraction", "n_scores", "n_graders", "n_unscored",
+        "min_score",
         "max_score", "grader_range", "agreement_classification",
     ]
     if valid.empty:
         return pd.DataFrame(columns=[*base, "essay_path"])
     valid = valid.assign(_width=scale.width(valid))
+    valid = valid.assign(_fraction=(valid["score"] - valid["score_min"]) / valid["_width"])
     grouped = valid.groupby(ESSAY_KEY)
     table = pd.DataFrame(grouped["score"].agg(["mean", "count", "min", "max"]))
     table.columns = ["mean_score", "n_scores", "min_score", "max_score"]
+    table["mean_fraction"] = grouped["_fraction"].mean()
     table["n_graders"] = grouped["evaluation_model"].nunique()
     unscored = frame[frame["error"].fillna("") != ""].groupby(ESSAY_KEY).size()
     table["n_unscored"] = unscored.reindex(table.index).fillna(0).astype(int)
@@ -448,10 +466,12 @@ def top_essays(scores: pd.DataFrame) -> pd.DataFrame:
         extra += [str(c) for c in per_cell.columns]
     table = _essay_index(valid).join(table, how="inner").reset_index()
     table["mean_score"] = table["mean_score"].round(3)
+    table["mean_fraction"] = table["mean_fraction"].round(4)
     paths = valid.drop_duplicates(ESSAY_KEY).set_index(ESSAY_KEY)["generation_response_path"]
     table["essay_path"] = table[ESSAY_KEY].map(paths)
-    table = table.sort_values(
-        ["mean_score", "n_scores", "min_score", ESSAY_KEY], ascending=[False, False, False, True]
-    )
-    table = _ranked(table, "mean_score")
+    # A 9 on 0-9 is a top score, a 9 on 0-10 is not: with rubrics on different scales the raw
+    # mean would favour the essays graded on the wider scale, so the fraction of scale ranks them.
+    by = "mean_fraction" if len(valid[["score_min", "score_max"]].drop_duplicates()) > 1 else "mean_score"
+    table = table.sort_values([by, "n_scores", "min_score", ESSAY_KEY], ascending=[False, False, False, True])
+    table = _ranked(table, by)
     return table[[*base, *extra, "essay_path"]]

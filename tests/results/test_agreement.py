@@ -54,6 +54,8 @@ def test_a_noise_grader_shows_agreement_near_zero() -> None:
         noise = graders.loc[(rubric, "m3")]
         assert abs(noise["correlation_with_others"]) < 0.25 and abs(noise["alpha_with_others"]) < 0.25
         assert graders.loc[(rubric, "m1"), "correlation_with_others"] > 0.6
+        m1 = graders.loc[(rubric, "m1")]
+        assert m1["essays_scored"] == ESSAYS and m1["mean_ci_low"] < m1["mean_score"] < m1["mean_ci_high"]
     pairs = agreement.grader_pairs(scores)
     good = pairs[(pairs["grader_a"] == "m1") & (pairs["grader_b"] == "m2")]
     assert set(good["pearson"]) == {1.0} and set(good["alpha"]) == {1.0}

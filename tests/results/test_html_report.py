@@ -156,7 +156,42 @@ def test_report_sections_render_with_a_success_threshold(cohort_root: Path) -> N
     overview = dom[dom.index('id="overview"'):dom.index('id="plots"')]
     # the overview leads with the success rate (E1 and E3 reach 8 on average: 2 of 4) and its cost
     assert "success rate: 2 of 4 essays" in overview and "cost per successful essay" in overview
+    # two pairs (-4 and -5): the t-interval and the p-value (0.0704; Holm over 2 comparisons: 0.141)
+    # agree that there is no detectable difference
     for section in ('id="agreement"', 'id="compare"', "alpha [95% interval]", "B - A [95% interval]",
-                    "d2 lower than d1 by 4.50 [4.00, 5.00] on 2 pairs (same combination)"):
+                    "no detectable difference: d2 - d1 = -4.50 [-10.85, 1.85] on 2 pairs (same combination); "
+                    "Holm-adjusted p = 0.141 over 2 comparisons", "p_holm"):
         assert section in dom, section
     assert re.search(r'id="plot-compare_draft_template"', dom) and dom.count('class="main-svg"') >= 6
+    # the sentence is above its plot (it was the plot's title, cut off), the title is short
+    caption = dom.index("no detectable difference: d2 - d1")
+    assert caption < dom.index('id="plot-compare_draft_template"') < caption + 400
+    assert "draft_template: B − A per combination" in dom
+    # the overview's mean: n in essays and its interval, not the count of evaluations
+    assert re.search(r"mean score \(95% interval\) over 4 essays, 7 evaluations", overview)
+    assert "$0.0160" in overview  # the cost with significant digits
+    # cost per point: 0.004 per essay / mean essay score 7.0 = 0.000571 (4 decimals showed 0.0006)
+    assert "$0.000571" in overview and ">0.000571<" in overview and "0.0006<" not in overview
+    assert "mean_score [95% interval]" in overview
+
+
+def test_a_factor_with_three_levels_gets_one_difference_plot_with_a_row_per_pair() -> None:
+    """Every pair of levels is plotted (the plot was limited to factors with two levels), its
+    sentence above the plot; above DIFFERENCE_POINTS_SHOWN pairs the box carries its statistics only."""
+    import numpy as np
+
+    from daydreaming_dagster.results import compare, html_report
+    from tests.results.synthetic import score_frame
+
+    rng = np.random.default_rng(5)
+    rows = [{"essay": f"E{t}{c}", "combo": f"c{c}", "draft_template": t, "score": 5 + shift + rng.normal(0, 1)}
+            for c in range(12) for t, shift in (("x", 0.0), ("y", 1.0), ("z", 2.0))]
+    table = compare.comparisons(score_frame(rows))
+    (figure,) = html_report._difference_figures(compare.plotted_comparisons(score_frame(rows), table))
+    assert figure["id"] == "compare_draft_template" and figure["caption"] == list(table["sentence"])
+    boxes = [t for t in figure["figure"]["data"] if t["type"] == "box"]
+    assert [b["name"] for b in boxes] == ["y − x", "z − x", "z − y"] and all(len(b["x"]) == 12 for b in boxes)
+    assert "per combination" in figure["figure"]["layout"]["title"]["text"]
+    assert len(figure["figure"]["layout"]["title"]["text"]) < 60  # short: the sentences are above it
+    many = html_report._box([float(v) for v in range(5001)], "b − a", [], "essay")
+    assert "x" not in many and (many["q1"], many["median"], many["q3"]) == ([1250.0], [2500.0], [3750.0])

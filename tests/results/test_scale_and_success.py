@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from daydreaming_dagster.results import success, tables
+from daydreaming_dagster.results import stats, success, tables
 from daydreaming_dagster.results.lineage import load_cohort_view
 from daydreaming_dagster.results.scores import scores_frame
 from tests.results.synthetic import score_frame
@@ -111,6 +111,10 @@ def test_success_rate_and_cost_per_success_by_hand() -> None:
     # essay scores (mean of the two target rubrics): 7.0, 7.25, 7.75, 7.0 -> 7.25; 1.5 / 5 essays / 7.25
     assert cohort["mean_score"] == 7.25 and cohort["cost_per_point_usd"] == pytest.approx(0.3 / 7.25, abs=1e-6)
     assert cohort["target_rubrics"] == "orig >= 7; sci >= 6"
+    # the mean essay score's n is the 4 scored essays; its interval is their t-interval
+    expected = stats.mean_interval([7.0, 7.25, 7.75, 7.0])
+    assert (cohort["mean_ci_low"], cohort["mean_ci_high"]) == pytest.approx(expected, abs=5e-4)
+    assert cohort["scale"] == "0-10; 0-9"  # the two target rubrics' scales are pooled, and it says so
     d1 = _row(table, group_by="draft_template", group="d1")
     assert (d1["essays"], d1["successes"], d1["cost_usd"], d1["cost_per_success_usd"]) == (2, 1, 0.3, 0.3)
     d2 = _row(table, group_by="draft_template", group="d2")

@@ -104,6 +104,18 @@ def test_comprehensive_variance_analysis(scores: pd.DataFrame) -> None:
     assert list(model["essay_gen_id"]) == ["E1", "E2", "E3"]
     assert set(model["models_used"]) == {"m1, m2"} and set(model["eval_template"]) == {"t1"}
     assert (variance["analysis_type"] == "template_variance").sum() == 0  # one template per grader
+    # scope: what each view pools (upstream's columns stay; scope is beside them)
+    assert set(overall["scope"]) == {tables.POOLED_SCOPE} and set(model["scope"]) == {"within one evaluation template"}
+
+
+def test_comprehensive_variance_scope_says_a_template_view_pools_rubrics() -> None:
+    from tests.results.synthetic import score_frame
+
+    rows = [{"essay": "E1", "rubric": r, "grader": "m1", "score": s} for r, s in (("orig", 2.0), ("value", 9.0))]
+    variance = tables.comprehensive_variance_analysis(score_frame(rows))
+    template = _row(variance, analysis_type="template_variance")
+    assert template["scope"] == "pooled across evaluation templates, one evaluation model"
+    assert template["templates_used"] == "orig, value" and template["stability_classification"] == "poor_agreement"
 
 
 def test_pivots_and_perfect_paths(scores: pd.DataFrame) -> None:
@@ -173,8 +185,29 @@ def test_ties_are_marked_in_every_ranked_table() -> None:
     assert list(tables.scores_by_concept(score_frame(rows))["rank_label"])[:2] == ["1=", "1="]
 
 
+def test_a_grouped_mean_has_the_t_interval_of_its_essays(scores: pd.DataFrame) -> None:
+    """d1: E1 (8, 9) and E3 (10, 10), two scores each: the essay means 8.5 and 10 give mean 9.25,
+    standard error 0.75 and, with 1 degree of freedom (t = 12.706), 9.25 -+ 9.53: two essays say
+    little, and the interval says so (the bootstrap it replaced gave [8.5, 10])."""
+    d1 = _row(tables.final_results(scores), analysis_type="by_draft_template", draft_template="d1")
+    assert (d1["n_essays"], d1["average"], d1["ci_low"], d1["ci_high"]) == (2, 9.25, -0.28, 18.78)
+
+
+def test_rubrics_on_different_scales_rank_essays_by_fraction_of_scale() -> None:
+    """9 of 9 is a top score, 9.5 of 10 is not: the raw mean would put the 0-10 essay first."""
+    from tests.results.synthetic import score_frame
+
+    rows = [{"essay": "top-of-0-9", "rubric": "r09", "score": 9, "score_max": 9},
+            {"essay": "high-on-0-10", "rubric": "r10", "score": 9.5}]
+    top = tables.top_essays(score_frame(rows))
+    assert list(top["essay_gen_id"]) == ["top-of-0-9", "high-on-0-10"] and list(top["mean_fraction"]) == [1.0, 0.95]
+    assert list(top["mean_score"]) == [9.0, 9.5]
+    one_scale = tables.top_essays(score_frame([{**r, "score_max": 10} for r in rows]))
+    assert list(one_scale["essay_gen_id"]) == ["high-on-0-10", "top-of-0-9"]  # upstream's order on one scale
+
+
 def test_one_group_has_the_same_interval_in_every_table(scores: pd.DataFrame) -> None:
-    """The draws are seeded by the group, not the table: score_summary and final_results agree."""
+    """score_summary and final_results compute one group's interval alike."""
     from daydreaming_dagster.results.scores import score_summary
 
     final = tables.final_results(scores)
