@@ -82,7 +82,7 @@ def run(args: argparse.Namespace) -> int:
     models = sorted(set(evaluations["evaluation_model"])) if not evaluations.empty else []
     scores = essay_scores(data_root, source.name, by=args.by)
     atomic_write_text(target.spec_dir / "items" / "essays.csv", "essay_gen_id\n" + "".join(f"{g}\n" for g in chosen))
-    by = f" by {args.by}" if args.by else " (mean over every rubric)"
+    by = f" by {args.by}" if args.by else " (mean over every rubric, each score as a fraction of its rubric's scale)"
     atomic_write_text(spec, (
         f"# Written by `daydream select --cohort {source.name} --top {args.top}{' --by ' + args.by if args.by else ''}"
         f" --into {target.name}`: the {len(chosen)} best essays of cohort {source.name}{by}.\n"

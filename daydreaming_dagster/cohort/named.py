@@ -58,7 +58,9 @@ from daydreaming_dagster.inputs.combinations import (
     combinations_from_selection,
     selection_table,
 )
+from daydreaming_dagster.inputs.loaders import load_score_scales
 from daydreaming_dagster.inputs.spec_dsl import load_spec
+from daydreaming_dagster.inputs.types import DEFAULT_SCALE
 
 COMBO_CATALOG = "combo_mappings.csv"  # upstream HEAD's combo catalog, at the data root
 COHORT_REFERENCE, COMBOS_REFERENCE = "@cohort:", "@combos:"
@@ -149,7 +151,9 @@ def essays_of_cohort(data_root: Path, name: str, *, top: int | None = None, by: 
             f"(its rubrics: {', '.join(rubrics) if rubrics else 'none'})",
             f"rank by one of its rubrics, e.g. by={rubrics[0]}" if rubrics else "leave out by= (mean over every rubric)",
         )])
-    scores = essay_scores(data_root, name, by=by)
+    # Over every rubric, each score counts as a fraction of its rubric's scale: a 0-9 rubric and a
+    # 0-10 one weigh the same (with one scale, the order is that of the mean score).
+    scores = essay_scores(data_root, name, by=by, fraction_of_scale=by is None)
     ranked = sorted((g for g in ids if g in scores), key=lambda g: (-scores[g], g))
     return ranked[:top]
 
@@ -163,9 +167,13 @@ def cohort_rubrics(data_root: Path, name: str) -> list[str]:
     return sorted({str(t) for t in evaluations["evaluation_template"] if str(t)})
 
 
-def essay_scores(data_root: Path, name: str, *, by: str | None = None) -> dict[str, float]:
-    """Mean score per essay over its complete evaluations in cohort ``name`` (one rubric with ``by``)."""
+def essay_scores(
+    data_root: Path, name: str, *, by: str | None = None, fraction_of_scale: bool = False
+) -> dict[str, float]:
+    """Mean score per essay over its complete evaluations in cohort ``name`` (one rubric with ``by``);
+    ``fraction_of_scale``: each score as a fraction of its rubric's scale (0 at its minimum, 1 at its top)."""
     layout = CohortLayout(Path(data_root), name)
+    scales = load_score_scales(data_root) if fraction_of_scale else {}
     evaluations = read_table_file(layout.tasks_dir / STAGE_FACTS["evaluation"].task_file)
     store = GensStore(Path(data_root))
     sums: dict[str, list[float]] = defaultdict(list)
@@ -180,6 +188,9 @@ def essay_scores(data_root: Path, name: str, *, by: str | None = None) -> dict[s
         except ValueError:
             continue
         if math.isfinite(score):
+            if fraction_of_scale:
+                scale = scales.get(str(row.get("evaluation_template")), DEFAULT_SCALE)
+                score = (score - scale.score_min) / scale.width
             sums[str(row["parent_gen_id"])].append(score)
     return {essay: sum(values) / len(values) for essay, values in sums.items()}
 
