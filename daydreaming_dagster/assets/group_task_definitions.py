@@ -193,16 +193,22 @@ def selected_combo_ids(data_root: DataRootResource) -> list[str]:
     return [str(c) for c in read_task_table(data_root.root, "selection")["combo_id"]]
 
 
-def inputs_fingerprint(data_root: Path) -> str:
-    """A hash of every file the task tables depend on: 1_raw (CSVs, templates, descriptions,
-    grammars, a curated selection) and experiment.toml, by path, size and modification time."""
+def files_fingerprint(base: Path, paths: list[Path]) -> str:
+    """A hash of ``paths`` by path (relative to ``base``), size and modification time: a sensor's
+    cheap way to see that files changed, without reading them."""
     digest = hashlib.sha256()
+    for path in paths:
+        stat = path.stat()
+        digest.update(f"{path.relative_to(base)}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
+    return digest.hexdigest()
+
+
+def inputs_fingerprint(data_root: Path) -> str:
+    """The fingerprint of every file the task tables depend on: 1_raw (CSVs, templates,
+    descriptions, grammars, a curated selection) and experiment.toml."""
     paths = sorted(p for p in (data_root / RAW_DIR).rglob("*") if p.is_file())
     settings = data_root / EXPERIMENT_FILE
-    for path in [*paths, *([settings] if settings.is_file() else [])]:
-        stat = path.stat()
-        digest.update(f"{path.relative_to(data_root)}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
-    return digest.hexdigest()
+    return files_fingerprint(data_root, [*paths, *([settings] if settings.is_file() else [])])
 
 
 @sensor(
@@ -221,14 +227,9 @@ def raw_inputs_sensor(context: SensorEvaluationContext, data_root: DataRootResou
 
 
 def spec_fingerprint(data_root: Path, name: str) -> str:
-    """A hash of the files of cohort ``name``'s spec folder (the spec and its ``@file:`` CSVs), by
-    path, size and modification time."""
-    digest = hashlib.sha256()
+    """The fingerprint of cohort ``name``'s spec folder (the spec and its ``@file:`` CSVs)."""
     spec_dir = CohortLayout(data_root, name).spec_dir
-    for path in sorted(p for p in spec_dir.rglob("*") if p.is_file()):
-        stat = path.stat()
-        digest.update(f"{path.relative_to(spec_dir)}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
-    return digest.hexdigest()
+    return files_fingerprint(spec_dir, sorted(p for p in spec_dir.rglob("*") if p.is_file()))
 
 
 @sensor(
