@@ -177,6 +177,11 @@ def is_disk_full(exc: BaseException) -> bool:
     return isinstance(exc, OSError) and exc.errno in DISK_ERRNOS
 
 
+def is_storage_failure(exc: BaseException) -> bool:
+    """The disk refused a write: full, failing, read-only or not ours to write."""
+    return isinstance(exc, OSError) and exc.errno in DISK_ERRNOS | {errno.EROFS, errno.EACCES, errno.EPERM}
+
+
 def describe_os_error(exc: OSError) -> str:
     """``no space left on device: /path`` (the path when the error names one)."""
     reason = exc.strerror or str(exc)

@@ -31,6 +31,7 @@ from daydreaming_dagster.core.errors import (
     GenerationError,
     StorageError,
     describe_os_error,
+    is_storage_failure,
 )
 from daydreaming_dagster.core.ids import cohort_from_env
 from daydreaming_dagster.core.stages import STAGE_FACTS, Stage, StageFacts
@@ -438,6 +439,8 @@ def _generate_claimed(
         try:
             record.response, cache_hit, record.cache = _generate(context, record, call, earlier)
         except OSError as exc:  # the cache's folder or its lock file refused (read-only, full, failing)
+            if exc.filename is None and not is_storage_failure(exc):
+                raise  # not a file (e.g. a socket error that escaped the client): not the disk's doing
             raise StorageError(
                 f"{stage} {gen_id}: the response cache could not be used ({describe_os_error(exc)}). "
                 "An answer already paid for is kept in the run's spill file.",
